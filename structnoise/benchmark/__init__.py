@@ -1,0 +1,1 @@
+"""Benchmark runner, results table, and the paper's tables and figures."""

@@ -1,0 +1,284 @@
+"""The interface every denoising method implements, and a base class that does the chores.
+
+A method is anything with ``fit``, ``denoise`` and ``save`` (the :class:`Denoiser`
+protocol). Methods built on :class:`BaseDenoiser` get input validation, shape handling,
+the clean-data check and the on-disk format for free and implement only ``_fit``,
+``_denoise`` and, when they have learnt state, ``_save_state`` / ``load_state``.
+
+On-disk format of a saved method (a folder)::
+
+    method.json   {"format": 1, "method": <registered name>, "params": {...},
+                   "structnoise": <version>, "extra": {...}}
+    ...           whatever the method writes in ``_save_state`` (torch state dicts are
+                  loaded with ``weights_only=True``)
+
+:func:`structnoise.methods.load` reads ``method.json``, re-creates the method through the
+registry with the saved parameters and calls its ``load_state(folder)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from structnoise._validate import as_stack, check_same_shape
+
+FORMAT_VERSION = 1
+PROFILES = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a method needs and offers, as data the benchmark runner schedules by.
+
+    Attributes
+    ----------
+    description : str
+        One line for ``structnoise list methods``.
+    needs_clean : bool
+        Supervised: ``fit`` requires clean targets (cells without them are skipped).
+    samples : bool
+        Stochastic output; ``denoise`` accepts ``n_samples`` (MMSE over samples).
+    uses_axis : bool
+        Takes an ``axis`` parameter ("horizontal" / "vertical") for the structured noise.
+    learns : bool
+        False for classical methods whose ``fit`` only estimates a few numbers.
+    budgets : dict
+        Default training budget in minutes per profile (``None`` = no time limit).
+    paper_name : str, optional
+        The column of the paper's Table 1 this method reproduces.
+    """
+
+    description: str = ""
+    needs_clean: bool = False
+    samples: bool = False
+    uses_axis: bool = False
+    learns: bool = True
+    budgets: dict[str, float | None] = field(
+        default_factory=lambda: {"smoke": 0.25, "quick": 5.0, "paper": None}
+    )
+    paper_name: str | None = None
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    """The interface of every registered method.
+
+    ``fit`` learns from noisy images (and clean targets, for supervised methods);
+    ``denoise`` returns float32 of the input's shape for ``(Y, X)`` or ``(N, Y, X)`` input
+    of any numeric dtype; ``save`` writes a folder that :func:`structnoise.methods.load`
+    restores (it must hold a ``method.json`` as described in this module, and the
+    method must offer ``load_state(path)``).
+    """
+
+    def fit(self, noisy, clean=None, *, val=None) -> Denoiser:
+        """Learn from noisy images (and clean targets when supervised)."""
+        ...
+
+    def denoise(self, noisy) -> np.ndarray:
+        """Return the denoised images, float32, same shape as ``noisy``."""
+        ...
+
+    def save(self, path) -> None:
+        """Write the method (parameters and learnt state) to the folder ``path``."""
+        ...
+
+
+class BaseDenoiser:
+    """Convenience base class implementing :class:`Denoiser` around a few hooks.
+
+    Parameters
+    ----------
+    seed : int
+        Seed for everything random in ``fit`` and ``denoise``.
+    profile : {"smoke", "quick", "paper"}
+        Training profile: ``smoke`` seconds for tests, ``quick`` minutes on a CPU,
+        ``paper`` the paper's settings (for a GPU).
+    max_minutes : float, optional
+        Wall-clock training budget; ``None`` uses the profile's default from ``info``.
+    progress : bool
+        Show progress bars.
+    work_dir : str, optional
+        Folder for the method's own scratch files (checkpoints, logs); a temporary
+        folder when not given. Nothing is ever written to the current directory.
+    **params
+        Method-specific parameters; all must be JSON-serialisable (they are saved).
+    """
+
+    info: ClassVar[MethodInfo] = MethodInfo()
+    #: Smallest height/width the method accepts.
+    min_size: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        profile: str = "quick",
+        max_minutes: float | None = None,
+        progress: bool = False,
+        work_dir: str | None = None,
+        **params: Any,
+    ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        self.seed = int(seed)
+        self.profile = profile
+        self.max_minutes = max_minutes
+        self.progress = progress
+        self.work_dir = work_dir
+        self.params: dict[str, Any] = dict(params)
+        self.name: str = type(self).__name__.lower()
+        self.fitted = False
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def budget_minutes(self) -> float | None:
+        """The training budget in minutes: ``max_minutes`` or the profile's default."""
+        if self.max_minutes is not None:
+            return float(self.max_minutes)
+        return self.info.budgets.get(self.profile)
+
+    def get_params(self) -> dict[str, Any]:
+        """All constructor parameters (what ``save`` stores and ``load`` passes back)."""
+        return {
+            "seed": self.seed,
+            "profile": self.profile,
+            "max_minutes": self.max_minutes,
+            **self.params,
+        }
+
+    def fit(self, noisy, clean=None, *, val=None) -> BaseDenoiser:
+        """Learn from noisy images; clean targets are required by supervised methods.
+
+        Parameters
+        ----------
+        noisy : array_like
+            ``(Y, X)`` or ``(N, Y, X)`` noisy training images.
+        clean : array_like, optional
+            Clean targets of the same shape (required when ``info.needs_clean``).
+        val : array_like or tuple, optional
+            Validation noisy images, or a ``(noisy, clean)`` pair; methods that need a
+            validation set split one off ``noisy`` when this is not given.
+
+        Returns
+        -------
+        self
+        """
+        x, _ = as_stack(noisy, name="noisy", min_size=self.min_size)
+        c = None
+        if clean is not None:
+            c, _ = as_stack(clean, name="clean", min_size=self.min_size)
+            check_same_shape(x, c, ("noisy", "clean"))
+        if self.info.needs_clean and c is None:
+            raise ValueError(
+                f"{self.name} is supervised and needs clean targets: call fit(noisy, clean)"
+            )
+        v = None
+        if val is not None:
+            if isinstance(val, tuple):
+                vn, _ = as_stack(val[0], name="val noisy", min_size=self.min_size)
+                vc = None
+                if len(val) > 1 and val[1] is not None:
+                    vc, _ = as_stack(val[1], name="val clean", min_size=self.min_size)
+                    check_same_shape(vn, vc, ("val noisy", "val clean"))
+                v = (vn, vc)
+            else:
+                v = (as_stack(val, name="val", min_size=self.min_size)[0], None)
+        self._fit(x, c, v)
+        self.fitted = True
+        return self
+
+    def denoise(self, noisy, **options: Any) -> np.ndarray:
+        """Denoise an image or a stack.
+
+        Parameters
+        ----------
+        noisy : array_like
+            ``(Y, X)`` or ``(N, Y, X)``, any real numeric dtype.
+        **options
+            Method-specific inference options (e.g. ``n_samples``, ``tile``).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, same shape as ``noisy``.
+        """
+        if self.info.learns and not self.fitted:
+            raise RuntimeError(f"{self.name}: call fit() (or load a saved model) before denoise()")
+        x, was_2d = as_stack(noisy, name="noisy", min_size=self.min_size)
+        out = np.asarray(self._denoise(x, **options), dtype=np.float32)
+        if out.shape != x.shape:  # pragma: no cover - a bug in a method
+            raise RuntimeError(f"{self.name} returned shape {out.shape} for input {x.shape}")
+        return out[0] if was_2d else out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save parameters and learnt state to the folder ``path`` (created if needed).
+
+        Parameters
+        ----------
+        path : path-like
+            Destination folder.
+        """
+        from structnoise import __version__
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._save_state(path)
+        meta = {
+            "format": FORMAT_VERSION,
+            "method": self.name,
+            "params": self.get_params(),
+            "structnoise": __version__,
+            "fitted": self.fitted,
+            "extra": self._extra_meta(),
+        }
+        tmp = path / "method.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
+        os.replace(tmp, path / "method.json")
+
+    def load_state(self, path: str | os.PathLike) -> None:
+        """Restore learnt state written by ``save`` (called by ``structnoise.methods.load``).
+
+        Parameters
+        ----------
+        path : path-like
+            The folder ``save`` wrote.
+        """
+        meta = json.loads((Path(path) / "method.json").read_text())
+        self._load_state(Path(path), meta.get("extra", {}))
+        self.fitted = bool(meta.get("fitted", True))
+
+    # ------------------------------------------------------------------ hooks
+    def _fit(self, noisy: np.ndarray, clean: np.ndarray | None, val) -> None:
+        """Learn from validated float32 ``(N, Y, X)`` stacks."""
+        raise NotImplementedError
+
+    def _denoise(self, noisy: np.ndarray, **options: Any) -> np.ndarray:
+        """Denoise a validated float32 ``(N, Y, X)`` stack."""
+        raise NotImplementedError
+
+    def _save_state(self, path: Path) -> None:
+        """Write learnt state into ``path`` (default: nothing to save)."""
+
+    def _load_state(self, path: Path, extra: dict) -> None:
+        """Read learnt state from ``path`` (default: nothing to load)."""
+
+    def _extra_meta(self) -> dict:
+        """Small JSON-serialisable learnt values to keep in ``method.json``."""
+        return {}
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

@@ -1,0 +1,302 @@
+"""A hierarchical (ladder) VAE encoder shared by DVLAE and HDN.
+
+Architecture (paper supplement 1.1; details as in the authors' DVLAE code):
+
+* stem: 5x5 conv (replicate padding) -> Mish -> residual block;
+* per level ``i`` (0 = highest resolution): one bottom-up residual block, preceded by a
+  3x3 stride-2 conv where the level downsamples;
+* top-down, from the top level down: a stochastic layer (q from merging the bottom-up
+  features with the top-down features, p from the top-down features; the top prior is a
+  learnt, zero-initialised tensor), a stochastic skip connection merging z with the
+  features from above, and a top-down residual block (nearest x2 upsampling + 1x1 conv
+  first where the level upsamples);
+* a final top-down residual block gives the *s_code*: the full-resolution deterministic
+  output that both decoders read (it depends on every level).
+
+A residual block is 2 x (BatchNorm -> Mish -> 3x3 conv) followed by a gate (1x1 conv to
+2C channels, ``tanh(a) * sigmoid(b)``) and added to its input.
+
+Deviation from the authors' code: the top prior is one learnt vector broadcast over
+space, so it no longer ties the model to the training crop size.
+
+``uncond_levels`` makes q equal p at those levels (HDN_{3-6} in the HDN paper: the
+posterior at the two highest-resolution levels is replaced by the prior, so those
+latents carry no information about the input and their KL is exactly zero).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Gate(nn.Module):
+    """``tanh(a) * sigmoid(b)`` of a 1x1 conv doubling the channels."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 2 * channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        a, b = self.conv(x).chunk(2, dim=1)
+        return torch.tanh(a) * torch.sigmoid(b)
+
+
+class ResBlock(nn.Module):
+    """2 x (BatchNorm -> Mish -> 3x3 conv) -> gate, added to the input."""
+
+    def __init__(self, channels: int, *, batchnorm: bool = True, gated: bool = True) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for _ in range(2):
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(channels))
+            layers += [nn.Mish(), nn.Conv2d(channels, channels, 3, padding=1)]
+        if gated:
+            layers.append(Gate(channels))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return x + self.body(x)
+
+
+class Merge(nn.Module):
+    """Concatenate two feature maps -> 1x1 conv -> gated residual block."""
+
+    def __init__(self, channels: int, *, batchnorm: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, channels, 1)
+        self.res = ResBlock(channels, batchnorm=batchnorm, gated=True)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.res(self.conv(torch.cat([a, b], dim=1)))
+
+
+class NormalLayer(nn.Module):
+    """Gaussian q and p from features (3x3 convs, softplus std); z -> features.
+
+    Parameters
+    ----------
+    channels : int
+        Feature channels.
+    z_dim : int
+        Latent channels.
+    top : bool
+        The top level has no ``p`` head: its prior parameters are given.
+    """
+
+    def __init__(self, channels: int, z_dim: int, *, top: bool = False) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.q_head = nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
+        self.p_head = (
+            None
+            if top
+            else nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
+        )
+        self.out = nn.Conv2d(z_dim, channels, 3, padding=1, padding_mode="replicate")
+
+    @staticmethod
+    def _normal(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, s = params.chunk(2, dim=1)
+        return mu, F.softplus(s) + 1e-6
+
+    def forward(
+        self,
+        p_in: torch.Tensor,
+        q_in: torch.Tensor | None,
+        *,
+        use_mean: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sample z (from q when given, else from p) and return features and KL.
+
+        Returns
+        -------
+        features : torch.Tensor
+            ``out(z)``.
+        kl : torch.Tensor or None
+            Elementwise analytic KL(q || p), None when sampling from p.
+        """
+        p_mu, p_std = self._normal(p_in if self.p_head is None else self.p_head(p_in))
+        if q_in is None:
+            mu, std = p_mu, p_std
+            kl = None
+        else:
+            mu, std = self._normal(self.q_head(q_in))
+            kl = (
+                torch.log(p_std / std)
+                + (std**2 + (mu - p_mu) ** 2) / (2 * p_std**2)
+                - 0.5
+            )
+        z = mu if use_mean else mu + std * torch.randn_like(mu)
+        return self.out(z), kl
+
+
+@dataclass
+class LadderOutput:
+    """What the ladder VAE returns.
+
+    Attributes
+    ----------
+    s_code : torch.Tensor
+        ``(B, C, H, W)`` full-resolution code read by the decoders (cropped to the input).
+    kl : list of torch.Tensor
+        Per level (0 = highest resolution), elementwise KL ``(B, z, h, w)``; zeros at
+        unconditional levels.
+    """
+
+    s_code: torch.Tensor
+    kl: list[torch.Tensor]
+
+    def kl_per_level(self) -> torch.Tensor:
+        """``(levels,)`` KL summed over everything but the level (nats)."""
+        return torch.stack([k.sum() for k in self.kl])
+
+
+class LadderVAE(nn.Module):
+    """Hierarchical VAE encoder with a full-resolution deterministic output (s_code).
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels.
+    n_filters : int
+        Feature channels ``C`` everywhere.
+    z_dims : sequence of int
+        Latent channels per level, bottom (highest resolution) first.
+    downsample : sequence of bool
+        Whether each level halves the resolution (one entry per level).
+    s_code_channels : int, optional
+        Channels of the output code (default ``n_filters``).
+    uncond_levels : sequence of int
+        Levels whose posterior is replaced by the prior (q = p, no KL).
+    batchnorm : bool
+        Use BatchNorm in residual blocks.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 1,
+        n_filters: int = 64,
+        z_dims: Sequence[int] = (32,) * 6,
+        downsample: Sequence[bool] | None = None,
+        s_code_channels: int | None = None,
+        uncond_levels: Sequence[int] = (),
+        batchnorm: bool = True,
+    ) -> None:
+        super().__init__()
+        z_dims = [int(z) for z in z_dims]
+        downsample = [True] * len(z_dims) if downsample is None else [bool(d) for d in downsample]
+        if len(downsample) != len(z_dims):
+            raise ValueError("downsample needs one entry per level (len(z_dims))")
+        self.z_dims = z_dims
+        self.downsample = downsample
+        self.n_levels = len(z_dims)
+        self.uncond_levels = sorted(set(int(i) for i in uncond_levels))
+        if any(i < 0 or i >= self.n_levels for i in self.uncond_levels):
+            raise ValueError(f"uncond_levels {self.uncond_levels} outside 0..{self.n_levels - 1}")
+        if self.n_levels - 1 in self.uncond_levels:
+            raise ValueError("the top level cannot be unconditional")
+        c = n_filters
+        bn = batchnorm
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c, 5, padding=2, padding_mode="replicate"),
+            nn.Mish(),
+            ResBlock(c, batchnorm=bn),
+        )
+        self.bottom_up = nn.ModuleList(
+            nn.Sequential(
+                *(
+                    [nn.Conv2d(c, c, 3, stride=2, padding=1, padding_mode="replicate")]
+                    if down
+                    else []
+                ),
+                ResBlock(c, batchnorm=bn),
+            )
+            for down in downsample
+        )
+        top = self.n_levels - 1
+        self.stochastic = nn.ModuleList(
+            NormalLayer(c, z, top=(i == top)) for i, z in enumerate(z_dims)
+        )
+        self.q_merge = nn.ModuleList(
+            nn.Identity() if i == top else Merge(c, batchnorm=bn) for i in range(self.n_levels)
+        )
+        self.skip_merge = nn.ModuleList(
+            nn.Identity() if i == top else Merge(c, batchnorm=bn) for i in range(self.n_levels)
+        )
+        self.top_down = nn.ModuleList(
+            nn.Sequential(
+                *(
+                    [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 1)]
+                    if down
+                    else []
+                ),
+                ResBlock(c, batchnorm=bn),
+            )
+            for down in downsample
+        )
+        self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], 1, 1))
+        out_c = s_code_channels or c
+        self.final = nn.Sequential(
+            ResBlock(c, batchnorm=bn),
+            *([nn.Conv2d(c, out_c, 1)] if out_c != c else []),
+        )
+        self.s_code_channels = out_c
+
+    @property
+    def multiple(self) -> int:
+        """Input sides are padded to a multiple of this (2 ** number of downsamplings)."""
+        return 2 ** sum(self.downsample)
+
+    def forward(self, x: torch.Tensor, *, use_mean: bool = False) -> LadderOutput:
+        """Encode ``x`` and run the top-down pass.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(B, C_in, H, W)``; padded internally (replicate) to a multiple of
+            :attr:`multiple` and cropped back.
+        use_mean : bool
+            Use the mean of every distribution instead of sampling (the mean-latent
+            prediction; unconditional levels then use the prior mean).
+
+        Returns
+        -------
+        LadderOutput
+        """
+        h, w = x.shape[-2:]
+        m = self.multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        feats = self.stem(x)
+        bu: list[torch.Tensor] = []
+        for block in self.bottom_up:
+            feats = block(feats)
+            bu.append(feats)
+        kl: list[torch.Tensor | None] = [None] * self.n_levels
+        out: torch.Tensor | None = None
+        for i in reversed(range(self.n_levels)):
+            layer = self.stochastic[i]
+            if i == self.n_levels - 1:
+                p_in = self.top_prior.expand(bu[i].shape[0], -1, *bu[i].shape[-2:])
+                q_in = bu[i]
+            else:
+                p_in = out
+                q_in = None if i in self.uncond_levels else self.q_merge[i](bu[i], out)
+            z_feat, kl_i = layer(p_in, q_in, use_mean=use_mean)
+            if kl_i is None:
+                b, _, zh, zw = z_feat.shape
+                kl_i = z_feat.new_zeros(b, self.z_dims[i], zh, zw)
+            kl[i] = kl_i
+            if i != self.n_levels - 1:
+                z_feat = self.skip_merge[i](z_feat, out)
+            out = self.top_down[i](z_feat)
+        s_code = self.final(out)[..., :h, :w]
+        return LadderOutput(s_code=s_code, kl=kl)  # type: ignore[arg-type]

@@ -1,0 +1,210 @@
+"""The method registry: ``@register("name")`` on a factory, ``create``, ``list_methods``.
+
+Built-in methods live in the modules listed in ``_BUILTIN_MODULES`` and register
+themselves when imported; the registry imports them on first use. Outside packages add
+methods through the entry-point group ``structnoise.methods``: the entry point names a
+module (importing it runs its ``@register`` decorators) or a zero-argument function that
+registers. For example, in the outside package's ``pyproject.toml``::
+
+    [project.entry-points."structnoise.methods"]
+    mymethod = "mypackage.denoisers"
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from structnoise.methods.base import Denoiser, MethodInfo
+
+ENTRY_POINT_GROUP = "structnoise.methods"
+
+_BUILTIN_MODULES = (
+    "structnoise.methods.classical",
+    "structnoise.methods.dvlae",
+    "structnoise.methods.careamics_adapters",
+    "structnoise.methods.hdn",
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered method: its name, factory and declared needs."""
+
+    name: str
+    factory: Callable[..., Denoiser]
+    info: MethodInfo
+
+
+_REGISTRY: dict[str, Entry] = {}
+_loaded = False
+
+
+def register(name: str, *, info: MethodInfo | None = None):
+    """Register a factory under ``name`` (decorator).
+
+    Parameters
+    ----------
+    name : str
+        The public name (e.g. ``"dvlae-small"``); must be unique.
+    info : MethodInfo, optional
+        What the method needs; defaults to the ``info`` attribute of the class the
+        factory returns, if it is a class, else ``MethodInfo()``.
+
+    Returns
+    -------
+    callable
+        The decorator, which returns the factory unchanged.
+
+    Examples
+    --------
+    >>> from structnoise.methods import register, BaseDenoiser
+    >>> @register("my-identity")
+    ... def my_identity(**params):
+    ...     return MyIdentity(**params)  # doctest: +SKIP
+    """
+
+    def decorator(factory: Callable[..., Denoiser]) -> Callable[..., Denoiser]:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            old = _REGISTRY[name].factory
+            if (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
+                raise ValueError(f"a method named {name!r} is already registered")
+        entry_info = info or getattr(factory, "info", None) or MethodInfo()
+        _REGISTRY[name] = Entry(name, factory, entry_info)
+        return factory
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, type):
+                obj()
+        except Exception as exc:  # an outside package must not break the suite
+            warnings.warn(
+                f"could not load method plugin {ep.name!r} ({ep.value}): {exc}",
+                stacklevel=2,
+            )
+
+
+def list_methods(pattern: str = "*") -> list[str]:
+    """Names of the registered methods matching a glob pattern, sorted.
+
+    Parameters
+    ----------
+    pattern : str
+        A glob such as ``"dvlae*"``.
+
+    Returns
+    -------
+    list of str
+    """
+    _ensure_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_entry(name: str) -> Entry:
+    """The registry entry of ``name``; an unknown name raises a KeyError listing all.
+
+    Parameters
+    ----------
+    name : str
+        A registered method name.
+
+    Returns
+    -------
+    Entry
+    """
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise KeyError(f"unknown method {name!r}; registered methods: {known}") from None
+
+
+def method_info(name: str) -> MethodInfo:
+    """The :class:`MethodInfo` of a registered method.
+
+    Parameters
+    ----------
+    name : str
+        A registered method name.
+
+    Returns
+    -------
+    MethodInfo
+    """
+    return get_entry(name).info
+
+
+def create(name: str, **params) -> Denoiser:
+    """Build a registered method.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (see :func:`list_methods`).
+    **params
+        Passed to the method's factory (``seed``, ``profile``, ``max_minutes``, ``axis`` ...).
+
+    Returns
+    -------
+    Denoiser
+        A new, unfitted method.
+    """
+    entry = get_entry(name)
+    method = entry.factory(**params)
+    try:
+        method.name = name
+    except AttributeError:  # pragma: no cover - outside method with a read-only name
+        pass
+    return method
+
+
+def load(path: str | os.PathLike) -> Denoiser:
+    """Restore any method saved with ``save(path)``.
+
+    Parameters
+    ----------
+    path : path-like
+        The folder holding ``method.json``.
+
+    Returns
+    -------
+    Denoiser
+        The method with its learnt state, ready to ``denoise``.
+    """
+    path = Path(path)
+    meta_file = path / "method.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{path} is not a saved structnoise model (no method.json)")
+    try:
+        meta = json.loads(meta_file.read_text())
+        name, params = meta["method"], meta.get("params", {})
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{meta_file}: corrupt model description ({exc})") from exc
+    method = create(name, **params)
+    if not hasattr(method, "load_state"):
+        raise TypeError(f"method {name!r} has no load_state(path); it cannot be restored")
+    method.load_state(path)
+    return method
