@@ -6,9 +6,9 @@ import torch
 
 from structnoise._validate import as_stack, check_axis
 from structnoise.io import read_stack, write_tiff
-from structnoise.metrics import psnr, psnr_stack
 from structnoise.methods.ladder import LadderVAE
 from structnoise.methods.tiling import predict_tiled, tile_starts
+from structnoise.metrics import psnr, psnr_stack
 from structnoise.utils import atomic_path, derive_seed
 
 

@@ -94,9 +94,7 @@ class NormalLayer(nn.Module):
         self.z_dim = z_dim
         self.q_head = nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
         self.p_head = (
-            None
-            if top
-            else nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
+            None if top else nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
         )
         self.out = nn.Conv2d(z_dim, channels, 3, padding=1, padding_mode="replicate")
 
@@ -127,11 +125,7 @@ class NormalLayer(nn.Module):
             kl = None
         else:
             mu, std = self._normal(self.q_head(q_in))
-            kl = (
-                torch.log(p_std / std)
-                + (std**2 + (mu - p_mu) ** 2) / (2 * p_std**2)
-                - 0.5
-            )
+            kl = torch.log(p_std / std) + (std**2 + (mu - p_mu) ** 2) / (2 * p_std**2) - 0.5
         z = mu if use_mean else mu + std * torch.randn_like(mu)
         return self.out(z), kl
 
