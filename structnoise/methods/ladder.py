@@ -264,6 +264,24 @@ class LadderVAE(nn.Module):
         -------
         LadderOutput
         """
+        bu = self.encode_bottom_up(x)
+        return self.decode_top_down(bu, x.shape[-2:], use_mean=use_mean)
+
+    def encode_bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The deterministic bottom-up pass (the same for every posterior sample).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(B, C_in, H, W)``; padded internally (replicate) to a multiple of
+            :attr:`multiple`.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Features per level (0 = highest resolution), for :meth:`decode_top_down`. They may
+            be repeated along the batch axis to draw several samples per image.
+        """
         h, w = x.shape[-2:]
         m = self.multiple
         ph, pw = (-h) % m, (-w) % m
@@ -274,6 +292,31 @@ class LadderVAE(nn.Module):
         for block in self.bottom_up:
             feats = block(feats)
             bu.append(feats)
+        return bu
+
+    def decode_top_down(
+        self,
+        bu: Sequence[torch.Tensor],
+        size: Sequence[int],
+        *,
+        use_mean: bool = False,
+    ) -> LadderOutput:
+        """The stochastic top-down pass from bottom-up features.
+
+        Parameters
+        ----------
+        bu : sequence of torch.Tensor
+            The output of :meth:`encode_bottom_up`.
+        size : (int, int)
+            ``(H, W)`` of the unpadded input (the s_code is cropped to it).
+        use_mean : bool
+            Use distribution means instead of samples.
+
+        Returns
+        -------
+        LadderOutput
+        """
+        h, w = int(size[0]), int(size[1])
         kl: list[torch.Tensor | None] = [None] * self.n_levels
         out: torch.Tensor | None = None
         for i in reversed(range(self.n_levels)):
