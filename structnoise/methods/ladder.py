@@ -47,15 +47,24 @@ class Gate(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """2 x (BatchNorm -> Mish -> 3x3 conv) -> gate, added to the input."""
+    """2 x (BatchNorm -> Mish -> 3x3 conv [-> Dropout2d]) -> gate, added to the input."""
 
-    def __init__(self, channels: int, *, batchnorm: bool = True, gated: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        batchnorm: bool = True,
+        gated: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(2):
             if batchnorm:
                 layers.append(nn.BatchNorm2d(channels))
             layers += [nn.Mish(), nn.Conv2d(channels, channels, 3, padding=1)]
+            if dropout > 0:
+                layers.append(nn.Dropout2d(dropout))
         if gated:
             layers.append(Gate(channels))
         self.body = nn.Sequential(*layers)
@@ -67,10 +76,10 @@ class ResBlock(nn.Module):
 class Merge(nn.Module):
     """Concatenate two feature maps -> 1x1 conv -> gated residual block."""
 
-    def __init__(self, channels: int, *, batchnorm: bool = True) -> None:
+    def __init__(self, channels: int, *, batchnorm: bool = True, dropout: float = 0.0) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2 * channels, channels, 1)
-        self.res = ResBlock(channels, batchnorm=batchnorm, gated=True)
+        self.res = ResBlock(channels, batchnorm=batchnorm, gated=True, dropout=dropout)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.res(self.conv(torch.cat([a, b], dim=1)))
@@ -170,6 +179,12 @@ class LadderVAE(nn.Module):
         Levels whose posterior is replaced by the prior (q = p, no KL).
     batchnorm : bool
         Use BatchNorm in residual blocks.
+    dropout : float
+        ``Dropout2d`` rate after every 3x3 conv of the residual blocks (HDN uses 0.2;
+        0 adds no module, so state dicts stay as without the option).
+    blocks_per_level : int
+        Residual blocks per level in the bottom-up and the top-down path (HDN uses 5; the
+        stem and the final block keep one).
     """
 
     def __init__(
@@ -182,8 +197,15 @@ class LadderVAE(nn.Module):
         s_code_channels: int | None = None,
         uncond_levels: Sequence[int] = (),
         batchnorm: bool = True,
+        dropout: float = 0.0,
+        blocks_per_level: int = 1,
     ) -> None:
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if int(blocks_per_level) < 1:
+            raise ValueError(f"blocks_per_level must be >= 1, got {blocks_per_level}")
+        nb = int(blocks_per_level)
         z_dims = [int(z) for z in z_dims]
         downsample = [True] * len(z_dims) if downsample is None else [bool(d) for d in downsample]
         if len(downsample) != len(z_dims):
@@ -198,10 +220,11 @@ class LadderVAE(nn.Module):
             raise ValueError("the top level cannot be unconditional")
         c = n_filters
         bn = batchnorm
+        dp = float(dropout)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c, 5, padding=2, padding_mode="replicate"),
             nn.Mish(),
-            ResBlock(c, batchnorm=bn),
+            ResBlock(c, batchnorm=bn, dropout=dp),
         )
         self.bottom_up = nn.ModuleList(
             nn.Sequential(
@@ -210,7 +233,7 @@ class LadderVAE(nn.Module):
                     if down
                     else []
                 ),
-                ResBlock(c, batchnorm=bn),
+                *(ResBlock(c, batchnorm=bn, dropout=dp) for _ in range(nb)),
             )
             for down in downsample
         )
@@ -219,10 +242,12 @@ class LadderVAE(nn.Module):
             NormalLayer(c, z, top=(i == top)) for i, z in enumerate(z_dims)
         )
         self.q_merge = nn.ModuleList(
-            nn.Identity() if i == top else Merge(c, batchnorm=bn) for i in range(self.n_levels)
+            nn.Identity() if i == top else Merge(c, batchnorm=bn, dropout=dp)
+            for i in range(self.n_levels)
         )
         self.skip_merge = nn.ModuleList(
-            nn.Identity() if i == top else Merge(c, batchnorm=bn) for i in range(self.n_levels)
+            nn.Identity() if i == top else Merge(c, batchnorm=bn, dropout=dp)
+            for i in range(self.n_levels)
         )
         self.top_down = nn.ModuleList(
             nn.Sequential(
@@ -231,14 +256,14 @@ class LadderVAE(nn.Module):
                     if down
                     else []
                 ),
-                ResBlock(c, batchnorm=bn),
+                *(ResBlock(c, batchnorm=bn, dropout=dp) for _ in range(nb)),
             )
             for down in downsample
         )
         self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], 1, 1))
         out_c = s_code_channels or c
         self.final = nn.Sequential(
-            ResBlock(c, batchnorm=bn),
+            ResBlock(c, batchnorm=bn, dropout=dp),
             *([nn.Conv2d(c, out_c, 1)] if out_c != c else []),
         )
         self.s_code_channels = out_c
@@ -248,7 +273,13 @@ class LadderVAE(nn.Module):
         """Input sides are padded to a multiple of this (2 ** number of downsamplings)."""
         return 2 ** sum(self.downsample)
 
-    def forward(self, x: torch.Tensor, *, use_mean: bool = False) -> LadderOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        use_mean: bool = False,
+        mean_levels: Sequence[int] = (),
+    ) -> LadderOutput:
         """Encode ``x`` and run the top-down pass.
 
         Parameters
@@ -259,13 +290,16 @@ class LadderVAE(nn.Module):
         use_mean : bool
             Use the mean of every distribution instead of sampling (the mean-latent
             prediction; unconditional levels then use the prior mean).
+        mean_levels : sequence of int
+            Levels that use the mean of their distribution while the others sample
+            (HDN_{3-6} predicts with the prior mean at its unconditional levels).
 
         Returns
         -------
         LadderOutput
         """
         bu = self.encode_bottom_up(x)
-        return self.decode_top_down(bu, x.shape[-2:], use_mean=use_mean)
+        return self.decode_top_down(bu, x.shape[-2:], use_mean=use_mean, mean_levels=mean_levels)
 
     def encode_bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The deterministic bottom-up pass (the same for every posterior sample).
@@ -300,6 +334,7 @@ class LadderVAE(nn.Module):
         size: Sequence[int],
         *,
         use_mean: bool = False,
+        mean_levels: Sequence[int] = (),
     ) -> LadderOutput:
         """The stochastic top-down pass from bottom-up features.
 
@@ -311,6 +346,8 @@ class LadderVAE(nn.Module):
             ``(H, W)`` of the unpadded input (the s_code is cropped to it).
         use_mean : bool
             Use distribution means instead of samples.
+        mean_levels : sequence of int
+            Levels that use their distribution's mean even when ``use_mean`` is False.
 
         Returns
         -------
@@ -327,7 +364,7 @@ class LadderVAE(nn.Module):
             else:
                 p_in = out
                 q_in = None if i in self.uncond_levels else self.q_merge[i](bu[i], out)
-            z_feat, kl_i = layer(p_in, q_in, use_mean=use_mean)
+            z_feat, kl_i = layer(p_in, q_in, use_mean=use_mean or i in mean_levels)
             if kl_i is None:
                 b, _, zh, zw = z_feat.shape
                 kl_i = z_feat.new_zeros(b, self.z_dims[i], zh, zw)
