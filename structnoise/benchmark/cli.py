@@ -1,0 +1,219 @@
+"""Benchmark commands: ``structnoise run``, ``structnoise report``, ``structnoise list``.
+
+Examples::
+
+    structnoise run --profile quick                 # the quick benchmark (embedded data)
+    structnoise run table1 --out runs/table1        # the paper's Table 1 (GPU)
+    structnoise run --profile smoke --methods gaussian,bm3d --datasets embedded-stripe
+    structnoise run my.yaml --executor slurm --seeds 0,1,2
+    structnoise report runs/quick
+    structnoise list methods 'dvlae*'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Flatten repeated / comma-separated values (commas inside brackets kept)."""
+    if not values:
+        return None
+    from structnoise.benchmark.config import _split_top_level
+
+    out: list[str] = []
+    for value in values:
+        out.extend(_split_top_level(value))
+    return out
+
+
+def _seeds(values: list[str] | None) -> list[int] | None:
+    items = _split(values)
+    if items is None:
+        return None
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        raise typer.BadParameter(f"seeds must be integers, got {items}") from None
+
+
+def run_command(
+    config: Annotated[
+        str | None,
+        typer.Argument(
+            help="Run configuration: a YAML file or a shipped name (smoke, quick, table1, "
+            "fig4-rf, fig5-noise; see `structnoise list configs`). Default: the profile's "
+            "configuration."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", "-p", help="smoke | quick | paper (overrides the config's)."),
+    ] = None,
+    methods: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--methods",
+            "-m",
+            help="Methods, comma-separated or repeated, with grids: "
+            "'gaussian,dvlae-small\\[rf=10,40]'.",
+        ),
+    ] = None,
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option("--datasets", "-d", help="Datasets, comma-separated or repeated."),
+    ] = None,
+    seeds: Annotated[
+        list[str] | None,
+        typer.Option("--seeds", "-s", help="Repetition seeds, e.g. '0,1,2'."),
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option("--executor", "-e", help="local (default) | slurm.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<name>).")
+    ] = None,
+    retry: Annotated[
+        bool, typer.Option("--retry", help="Re-run cells recorded as failed or skipped.")
+    ] = False,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Do not write the reports.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1."""
+    from structnoise.benchmark.config import PROFILE_CONFIGS, ConfigError, load_config
+    from structnoise.benchmark.runner import run
+
+    if profile is not None and profile not in PROFILE_CONFIGS:
+        raise typer.BadParameter(
+            f"unknown profile {profile!r}: expected one of {', '.join(PROFILE_CONFIGS)}"
+        )
+    if executor is not None and executor not in ("local", "slurm"):
+        raise typer.BadParameter(f"unknown executor {executor!r}: expected local or slurm")
+    source = config or PROFILE_CONFIGS[profile or "quick"]
+    overrides = {
+        "profile": profile,
+        "methods": _split(methods),
+        "datasets": _split(datasets),
+        "seeds": _seeds(seeds),
+        "executor": executor,
+        "out": str(out) if out is not None else None,
+        "report": False if no_report else None,
+    }
+    try:
+        cfg = load_config(source, **overrides)
+        result = run(cfg, progress=not quiet, retry=retry)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    counts = result.counts
+    typer.echo(
+        f"run {result.run_id}: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped ({counts['reused']} reused) in "
+        f"{result.wall_s / 60:.1f} min; results in {result.run_dir}"
+    )
+    table1 = result.run_dir / "table1.md"
+    if table1.exists():
+        typer.echo("")
+        typer.echo(table1.read_text())
+
+
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by `structnoise run`.")],
+) -> None:
+    """Write Table 1 (markdown, LaTeX) and the figures next to a run's results table."""
+    from structnoise.benchmark.report import report
+
+    try:
+        out = report(run_dir, echo=lambda m: typer.echo(m, err=True))
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    written = [p for k, v in out.items() if k != "skipped" and isinstance(v, list) for p in v]
+    typer.echo(f"wrote {len(written)} files into {run_dir}")
+    typer.echo((Path(run_dir) / "table1.md").read_text())
+
+
+def list_methods_command(
+    pattern: Annotated[str, typer.Argument(help="Glob, e.g. 'dvlae*'.")] = "*",
+) -> None:
+    """List the registered methods and what they need."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from structnoise.methods import list_methods, method_info
+
+    table = Table(title="methods")
+    for col in ("name", "kind", "needs", "quick budget", "paper name", "description"):
+        table.add_column(col)
+    for name in list_methods(pattern):
+        info = method_info(name)
+        kind = "learnt" if info.learns else "classical"
+        if info.samples:
+            kind += ", sampling"
+        needs = ", ".join(
+            x for x, on in (("clean targets", info.needs_clean), ("axis", info.uses_axis)) if on
+        )
+        quick = info.budgets.get("quick") if info.learns else None
+        table.add_row(
+            name,
+            kind,
+            needs or "-",
+            f"{quick:g} min" if quick else "-",
+            info.paper_name or "-",
+            info.description,
+        )
+    Console().print(table)
+
+
+def list_datasets_command() -> None:
+    """List the datasets a run can use (see `structnoise datasets list` for details)."""
+    from structnoise.benchmark.runner import registered_datasets
+
+    names = registered_datasets()
+    if not names:
+        typer.echo("no datasets registered")
+    for name in names:
+        typer.echo(name)
+
+
+def list_configs_command() -> None:
+    """List the shipped run configurations."""
+    import yaml
+
+    from structnoise.benchmark.config import shipped_configs
+
+    for name, path in sorted(shipped_configs().items()):
+        data = yaml.safe_load(path.read_text()) or {}
+        typer.echo(f"{name:12s} {data.get('profile', ''):6s} {data.get('description', '')}")
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add ``run``, ``report`` and ``list methods|datasets|configs`` to the CLI.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``structnoise`` application. If another part already added a ``list``
+        group, the sub-commands are added to it (existing names are kept).
+    """
+    app.command("run")(run_command)
+    app.command("report")(report_command)
+    group = next((g.typer_instance for g in app.registered_groups if g.name == "list"), None)
+    if group is None:
+        group = typer.Typer(
+            help="List methods, datasets and shipped configurations.", no_args_is_help=True
+        )
+        app.add_typer(group, name="list")
+    existing = {c.name for c in group.registered_commands}
+    for name, fn in (
+        ("methods", list_methods_command),
+        ("datasets", list_datasets_command),
+        ("configs", list_configs_command),
+    ):
+        if name not in existing:
+            group.command(name)(fn)

@@ -1,0 +1,261 @@
+"""``structnoise report RUN_DIR``: Table 1 and the paper's figures, written next to the table.
+
+Files written into the run folder:
+
+* ``table1.md``, ``table1.tex``: Table 1 (mean ± std over seeds, best per row bold,
+  the paper's number and our difference where the paper reports the cell);
+* ``fig4_rf.png/.svg``: PSNR versus receptive-field length (cells with an ``rf`` grid);
+* ``fig5_<dataset>_<method>_s<seed>.png/.svg``: real noise against noise sampled from the
+  model's AR decoder (cells run with ``sample_noise``, or saved models that can sample);
+* ``fig3_<dataset>.png/.svg``: noisy / each method / clean grid with the noise
+  autocorrelation inset (needs the denoised TIFFs);
+* ``report.md``: all of the above in one page, with per-cell timings and memory.
+
+A figure without data in the run is skipped with a message, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from structnoise.benchmark.plots import (
+    plot_grid,
+    plot_noise_reconstruction,
+    plot_rf_ablation,
+)
+from structnoise.benchmark.results import read_table
+from structnoise.benchmark.runner import _safe, read_records, write_json
+from structnoise.benchmark.tables import build_table1
+from structnoise.utils import atomic_path
+
+#: At most this many method panels in a Fig. 3 grid.
+MAX_GRID_PANELS = 12
+
+
+def _write_text(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def _fig5_from_models(run_dir: Path, records: list[dict], echo) -> list[dict]:
+    """Sample noise from saved models that have no noise sample yet (report time)."""
+    from structnoise.methods import load
+
+    done = []
+    for rec in records:
+        if rec.get("noise_sample_path") or not rec.get("model_path"):
+            continue
+        example = run_dir / "examples" / f"{_safe(rec['dataset'])}.npz"
+        rel = Path("noise_samples") / f"{rec['cell_id']}.npz"
+        if (run_dir / rel).exists():  # sampled by an earlier report
+            done.append(dict(rec, noise_sample_path=str(rel)))
+            continue
+        if not example.exists():
+            continue
+        try:
+            model = load(run_dir / rec["model_path"])
+            if not hasattr(model, "sample_noisy"):
+                continue
+            data = np.load(example)
+            sampled = np.asarray(model.sample_noisy(data["noisy"], seed=int(rec["cell_seed"])))
+        except Exception as exc:
+            if echo:
+                echo(f"could not sample noise from {rec['model_path']}: {exc}")
+            continue
+        arrays = {k: data[k] for k in data.files}
+        arrays["sampled"] = sampled
+        with atomic_path(run_dir / rel) as tmp:
+            np.savez_compressed(tmp, **arrays)
+        rec = dict(rec, noise_sample_path=str(rel))
+        done.append(rec)
+    return done
+
+
+def report(
+    run_dir: str | os.PathLike, *, echo: Callable[[str], None] | None = print
+) -> dict[str, list[Path] | str]:
+    """Write Table 1 and every figure the run has data for.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A folder written by ``structnoise run``.
+    echo : callable, optional
+        Where to print messages (``None``: silent).
+
+    Returns
+    -------
+    dict
+        ``{"table1": [...], "fig4": [...] or reason, "fig5": [...], "fig3": [...],
+        "report": [...], "skipped": [reasons]}``.
+    """
+    run_dir = Path(run_dir)
+    table = read_table(run_dir)
+    say = echo or (lambda _msg: None)
+    out: dict = {"skipped": []}
+    if table.empty:
+        raise ValueError(f"{run_dir}: the results table is empty (no cell has finished yet)")
+
+    # ---- Table 1
+    t1 = build_table1(table)
+    md = t1.markdown + ("\n" + t1.ranking if t1.ranking else "")
+    out["table1"] = [
+        _write_text(run_dir / "table1.md", md),
+        _write_text(run_dir / "table1.tex", t1.latex),
+    ]
+    summary = t1.summary.drop(columns=["best"]).copy()
+    with atomic_path(run_dir / "table1.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    out["table1"].append(run_dir / "table1.csv")
+
+    # ---- Fig. 4
+    fig4 = plot_rf_ablation(table, run_dir / "fig4_rf")
+    out["fig4"] = fig4
+    if isinstance(fig4, str):
+        out["skipped"].append(fig4)
+
+    all_records = read_records(run_dir)
+    records = [all_records[c] for c in dict.fromkeys(table["cell_id"]) if c in all_records]
+
+    # ---- Fig. 5
+    out["fig5"] = []
+    with_samples = [r for r in records if r.get("status") == "ok" and r.get("noise_sample_path")]
+    with_samples += _fig5_from_models(run_dir, [r for r in records if r.get("status") == "ok"], say)
+    for rec in with_samples:
+        path = run_dir / rec["noise_sample_path"]
+        if not path.exists():
+            continue
+        stem = run_dir / f"fig5_{_safe(rec['dataset'])}_{_safe(rec['label'])}_s{rec['seed']}"
+        result = plot_noise_reconstruction(
+            path, stem, title=f"{rec['label']} on {rec['dataset']} (seed {rec['seed']})"
+        )
+        if isinstance(result, str):
+            out["skipped"].append(result)
+        else:
+            out["fig5"].extend(result)
+    if not out["fig5"]:
+        out["skipped"].append(
+            "Fig. 5 skipped: no cell sampled noise from a fitted model (set sample_noise "
+            "or save_model on a DVLAE method in the config)"
+        )
+
+    # ---- Fig. 3
+    out["fig3"] = []
+    first_seed = min(table["seed"]) if len(table) else 0
+    for dataset in dict.fromkeys(table["dataset"]):
+        example = run_dir / "examples" / f"{_safe(dataset)}.npz"
+        panels = []
+        for rec in records:
+            if (
+                rec["dataset"] == dataset
+                and rec.get("status") == "ok"
+                and rec.get("seed") == first_seed
+                and rec.get("denoised_path")
+                and rec["method"] != "noisy"
+                and (run_dir / rec["denoised_path"]).exists()
+            ):
+                panels.append(
+                    (
+                        rec["label"],
+                        run_dir / rec["denoised_path"],
+                        rec.get("metrics", {}).get("psnr", math.nan),
+                    )
+                )
+        if not example.exists() or not panels:
+            out["skipped"].append(
+                f"Fig. 3 grid skipped for {dataset}: no example image or no denoised images "
+                "(save_denoised) in the run"
+            )
+            continue
+        result = plot_grid(
+            example,
+            panels[:MAX_GRID_PANELS],
+            run_dir / f"fig3_{_safe(dataset)}",
+            title=f"{dataset}: first test image (seed {first_seed})",
+        )
+        if isinstance(result, str):
+            out["skipped"].append(result)
+        else:
+            out["fig3"].extend(result)
+
+    # ---- report.md
+    out["report"] = [_write_text(run_dir / "report.md", _report_md(run_dir, table, md, out))]
+    write_json(
+        run_dir / "report.json",
+        {k: ([str(p) for p in v] if isinstance(v, list) else v) for k, v in out.items()},
+    )
+    for msg in out["skipped"]:
+        say(msg)
+    return out
+
+
+def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) -> str:
+    meta = {}
+    if (run_dir / "run.json").exists():
+        meta = json.loads((run_dir / "run.json").read_text())
+    prov = {}
+    if (run_dir / "provenance.json").exists():
+        prov = json.loads((run_dir / "provenance.json").read_text())
+    git = prov.get("git", {})
+    machine = prov.get("machine", {})
+    calls = prov.get("calls", [])
+    wall = sum(c.get("wall_s") or 0 for c in calls)
+    profile = ", ".join(sorted(set(table["profile"])))
+    counts = table.drop_duplicates("cell_id")["status"].value_counts()
+    cores = machine.get("cpu_affinity", machine.get("cpu_count", "?"))
+    gpus = f", GPUs: {', '.join(machine['gpus'])}" if machine.get("gpus") else ", no GPU"
+    lines = [
+        f"# Benchmark report: {meta.get('run_id', run_dir.name)}",
+        "",
+        f"- profile: {profile}; cells: {table['cell_id'].nunique()} "
+        f"({', '.join(f'{k} {v}' for k, v in counts.items())})",
+        f"- code: commit {git.get('commit') or 'unknown'}"
+        + (" (uncommitted changes)" if git.get("dirty") else ""),
+        f"- machine: {machine.get('processor', '?')}, {cores} CPU cores, "
+        f"{machine.get('memory_gb', '?')} GB{gpus}",
+        f"- wall time of the run command(s): {wall / 60:.1f} min",
+        "",
+        "## Table 1",
+        "",
+        table1_md,
+        "",
+    ]
+    for key, title in (
+        ("fig4", "Fig. 4: receptive field"),
+        ("fig5", "Fig. 5: noise reconstruction"),
+        ("fig3", "Fig. 3: examples"),
+    ):
+        files = out.get(key)
+        if isinstance(files, list) and files:
+            lines += [f"## {title}", ""]
+            lines += [f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png"]
+            lines.append("")
+    if out["skipped"]:
+        lines += ["## Not drawn", ""] + [f"- {m}" for m in out["skipped"]] + [""]
+    cells = table.drop_duplicates("cell_id")
+    lines += [
+        "## Cells",
+        "",
+        "| method | dataset | seed | status | PSNR | fit s | denoise s | peak RSS MB | device |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in cells.itertuples():
+        value = "" if pd.isna(r.value) else f"{r.value:.2f}"
+        status = r.status if r.status == "ok" else f"{r.status}: {r.reason[:80]}"
+        lines.append(
+            f"| {r.label} | {r.dataset} | {r.seed} | {status} | {value} | {_f(r.fit_s)} | "
+            f"{_f(r.denoise_s)} | {_f(r.peak_rss_mb, 0)} | {r.device} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _f(x, decimals: int = 1) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{decimals}f}"

@@ -1,0 +1,292 @@
+"""The tidy results table of a run, and its provenance file.
+
+One row per (cell, metric). Columns:
+
+========================  =====================================================
+run_id                    the run (kept across restarts of the same folder)
+cell_id                   the cell (method, params, dataset, seed, settings hash)
+method, params, label     registered name, grid parameters (JSON), ``name[k=v]``
+dataset, seed, cell_seed  dataset name, repetition, the seed the method got
+profile                   smoke / quick / paper
+metric, value             ``psnr`` (mean over the test images, dB); NaN unless ok
+n_images                  number of test images scored
+fit_s, denoise_s          seconds spent in ``fit`` and ``denoise``
+peak_rss_mb, peak_gpu_mb  peak memory of the cell (see :mod:`.memory`)
+device                    where the method ran
+status, reason            ``ok`` / ``failed`` (error) / ``skipped`` (why)
+max_minutes               the training budget the cell had
+method_kwargs             every parameter the method got (JSON, incl. axis, span)
+denoise_options           options of ``denoise`` (JSON, e.g. n_samples)
+finished                  UTC time the cell was recorded
+========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from structnoise.utils import atomic_path
+
+METRICS = ("psnr",)
+COLUMNS = [
+    "run_id",
+    "cell_id",
+    "method",
+    "params",
+    "label",
+    "dataset",
+    "seed",
+    "cell_seed",
+    "profile",
+    "metric",
+    "value",
+    "n_images",
+    "fit_s",
+    "denoise_s",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "device",
+    "status",
+    "reason",
+    "max_minutes",
+    "method_kwargs",
+    "denoise_options",
+    "finished",
+]
+
+TABLE_PARQUET = "results.parquet"
+TABLE_CSV = "results.csv"
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def build_table(run_dir: Path, plans, run_id: str) -> pd.DataFrame:
+    """The tidy table of the planned cells that have a record, in plan order.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    plans : list of CellPlan
+        The cells of the current configuration (records of other configurations that
+        share the folder are left out).
+    run_id : str
+        The run id.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS`; exactly one row per cell and metric.
+    """
+    from structnoise.benchmark.runner import read_records
+
+    records = read_records(run_dir)
+    rows = []
+    for plan in plans:
+        rec = records.get(plan.cell_id)
+        if rec is None:
+            continue
+        for metric in METRICS:
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "cell_id": rec["cell_id"],
+                    "method": rec["method"],
+                    "params": json.dumps(rec["params"], sort_keys=True),
+                    "label": rec["label"],
+                    "dataset": rec["dataset"],
+                    "seed": int(rec["seed"]),
+                    "cell_seed": int(rec["cell_seed"]),
+                    "profile": rec["profile"],
+                    "metric": metric,
+                    "value": _num(rec.get("metrics", {}).get(metric)),
+                    "n_images": int(rec.get("n_images") or 0),
+                    "fit_s": _num(rec.get("fit_s")),
+                    "denoise_s": _num(rec.get("denoise_s")),
+                    "peak_rss_mb": _num(rec.get("peak_rss_mb")),
+                    "peak_gpu_mb": _num(rec.get("peak_gpu_mb")),
+                    "device": rec.get("device") or "",
+                    "status": rec["status"],
+                    "reason": rec.get("reason") or "",
+                    "max_minutes": _num(rec.get("max_minutes")),
+                    "method_kwargs": json.dumps(rec.get("method_kwargs", {}), sort_keys=True),
+                    "denoise_options": json.dumps(rec.get("denoise_options", {}), sort_keys=True),
+                    "finished": rec.get("finished") or "",
+                }
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_table(run_dir: Path, table: pd.DataFrame) -> None:
+    """Write the table as parquet and CSV, each atomically."""
+    with atomic_path(run_dir / TABLE_PARQUET) as tmp:
+        table.to_parquet(tmp, index=False)
+    with atomic_path(run_dir / TABLE_CSV) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def read_table(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read a run's results table (parquet, else CSV).
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The run folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no results table.
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / TABLE_PARQUET).is_file():
+        return pd.read_parquet(run_dir / TABLE_PARQUET)
+    if (run_dir / TABLE_CSV).is_file():
+        return pd.read_csv(run_dir / TABLE_CSV)
+    raise FileNotFoundError(
+        f"{run_dir} holds no results table ({TABLE_PARQUET} or {TABLE_CSV}); "
+        "is it a folder written by `structnoise run`?"
+    )
+
+
+# --------------------------------------------------------------------------- provenance
+_PACKAGES = (
+    "structnoise",
+    "numpy",
+    "scipy",
+    "torch",
+    "lightning",
+    "careamics",
+    "scikit-image",
+    "bm3d",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "submitit",
+    "matplotlib",
+    "seaborn",
+)
+
+
+def _git_info() -> dict[str, Any]:
+    src = Path(__file__).resolve().parents[2]
+    info: dict[str, Any] = {"source": str(src)}
+    try:
+        info["commit"] = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        info["dirty"] = bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        info["commit"] = None
+        info["dirty"] = None
+    return info
+
+
+def _machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        info["cpu_affinity"] = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        pass
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gb"] = round(pages * size / 1024**3, 1)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def _versions() -> dict[str, str | None]:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def write_provenance(
+    run_dir: Path, cfg, run_id: str, *, finished: bool, wall_s: float | None = None
+) -> Path:
+    """Write ``provenance.json``: git commit, package versions, machine and config.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    cfg : RunConfig
+        The configuration of this call.
+    run_id : str
+        The run id.
+    finished : bool
+        False when the run starts, True when it ends.
+    wall_s : float, optional
+        Wall time of the call (when finished).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from structnoise.benchmark.runner import _now, write_json
+
+    path = run_dir / "provenance.json"
+    previous: dict[str, Any] = {}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = {}
+    calls = previous.get("calls", [])
+    if not finished:
+        calls.append({"started": _now(), "argv": sys.argv, "cwd": os.getcwd()})
+    elif calls:
+        calls[-1].update(finished=_now(), wall_s=wall_s)
+    data = {
+        "run_id": run_id,
+        "git": _git_info(),
+        "packages": _versions(),
+        "machine": _machine(),
+        "config": cfg.model_dump(mode="json"),
+        "calls": calls,
+    }
+    write_json(path, data)
+    return path

@@ -1,0 +1,112 @@
+"""``--executor slurm``: one job per cell, submitted as a job array through submitit.
+
+Every job runs :func:`structnoise.benchmark.runner.run_cell_job` (it reads the run's
+``config.yaml``, runs its cell and writes the cell's record into ``cells/`` exactly as
+the local executor does); this process waits, shows progress, and records a ``failed``
+cell for a job that died without writing its record (time limit, out of memory, node
+failure), with submitit's error. submitit's files (scripts, logs, pickles) go to
+``RUN_DIR/submitit/``. ``slurm.cluster: local`` runs the jobs as local processes (tests).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from structnoise.benchmark.runner import (
+    CellPlan,
+    base_record,
+    read_records,
+    record_path,
+    run_cell_job,
+)
+
+#: Job time limit (minutes) for cells whose method has no budget (paper profile).
+UNBOUNDED_TIME_MIN = 26 * 60
+
+
+def job_time_min(cfg, todo: list[CellPlan]) -> int:
+    """The array's time limit: the config's, else twice the longest budget + 15 min."""
+    if cfg.slurm.time_min is not None:
+        return int(cfg.slurm.time_min)
+    worst = 0.0
+    for plan in todo:
+        if plan.budget_minutes is None:
+            if plan.info.learns:
+                return UNBOUNDED_TIME_MIN
+            continue
+        worst = max(worst, plan.budget_minutes)
+    return int(2 * worst + 15)
+
+
+def make_executor(cfg, run_dir: Path, todo: list[CellPlan]):
+    """A configured ``submitit.AutoExecutor`` for the run's cells."""
+    import submitit
+
+    opts = cfg.slurm
+    executor = submitit.AutoExecutor(folder=run_dir / "submitit" / "%j", cluster=opts.cluster)
+    params = {
+        "name": f"structnoise-{cfg.name}",
+        "timeout_min": job_time_min(cfg, todo),
+        "cpus_per_task": opts.cpus_per_task,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "slurm_array_parallelism": opts.array_parallelism,
+    }
+    if opts.gpus_per_node:
+        params["gpus_per_node"] = opts.gpus_per_node
+    if opts.mem_gb is not None:
+        params["mem_gb"] = opts.mem_gb
+    if opts.partition:
+        params["slurm_partition"] = opts.partition
+    if opts.additional:
+        params["slurm_additional_parameters"] = dict(opts.additional)
+    executor.update_parameters(**params)
+    return executor
+
+
+def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: float = 2.0):
+    """Submit the cells as a job array and collect their records as they finish.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration.
+    run_dir : pathlib.Path
+        The run folder (already holding ``config.yaml``).
+    todo : list of CellPlan
+        Cells to run.
+    bar : RunProgress
+        Progress display.
+    on_finish : callable
+        ``on_finish(plan, record, seconds)`` for every finished cell.
+    poll_s : float
+        Seconds between status checks.
+    """
+    executor = make_executor(cfg, run_dir, todo)
+    run_dir = Path(run_dir).resolve()
+    jobs = executor.map_array(run_cell_job, [str(run_dir)] * len(todo), [p.cell_id for p in todo])
+    bar.write(
+        f"submitted {len(jobs)} job(s) ({jobs[0].job_id.split('_')[0] if jobs else '-'}); "
+        f"logs in {run_dir / 'submitit'}"
+    )
+    pending = dict(zip([p.cell_id for p in todo], zip(todo, jobs, strict=True), strict=True))
+    t0 = time.perf_counter()
+    while pending:
+        finished = [cid for cid, (_, job) in pending.items() if job.done()]
+        for cid in finished:
+            plan, job = pending.pop(cid)
+            rec = read_records(run_dir).get(cid) if record_path(run_dir, cid).exists() else None
+            if rec is None:
+                rec = base_record(plan, cfg)
+                try:
+                    job.result()
+                    error = "the job ended without writing the cell's record"
+                except Exception as exc:
+                    error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
+                rec.update(status="failed", reason=error[-2000:])
+            spent = [rec.get("fit_s"), rec.get("denoise_s")]
+            spent = [float(v) for v in spent if v is not None and v == v]
+            on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
+        if pending:
+            time.sleep(poll_s)

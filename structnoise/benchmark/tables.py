@@ -1,0 +1,305 @@
+"""Table 1 of the paper from a results table: markdown and LaTeX, with the paper's numbers.
+
+The paper's numbers are data, not code: ``paper_table1.csv`` in this package holds every
+cell of the paper's Table 1 with the paper's dataset and method names, the names this
+suite uses for them, and the suite's datasets that are built with the same noise model
+(``analogue_datasets``: the embedded datasets use the FFHQ noise on other images, so
+their numbers are comparable in ranking, not in value).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+
+def paper_table1() -> pd.DataFrame:
+    """The paper's Table 1 (PSNR, dB) with the mapping to this suite's names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``paper_dataset, paper_method, psnr, dataset, method,
+        analogue_datasets``; one row per cell the paper reports.
+    """
+    with (resources.files("structnoise.benchmark") / "paper_table1.csv").open() as fh:
+        df = pd.read_csv(fh, keep_default_na=False, na_values=[""])
+    df["analogue_datasets"] = df["analogue_datasets"].fillna("")
+    return df
+
+
+@dataclass
+class Table1:
+    """Table 1 of a run.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per (dataset, label): ``mean``, ``std``, ``n`` (seeds with status ok),
+        ``status`` (ok / failed / skipped when no seed succeeded), ``paper``, ``diff``,
+        ``best``.
+    datasets, labels : list of str
+        Row and column order.
+    markdown, latex : str
+        The rendered table.
+    ranking : str
+        Markdown comparing our ranking of methods with the paper's on the paper's own
+        datasets and on analogous ones (empty when there is nothing to compare).
+    """
+
+    summary: pd.DataFrame
+    datasets: list[str]
+    labels: list[str]
+    markdown: str
+    latex: str
+    ranking: str
+
+
+def _ordered_unique(values) -> list:
+    seen, out = set(), []
+    for v in values:
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+def summarise(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
+    """Mean, std and count over seeds for each (dataset, method label).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The run's tidy table.
+    metric : str
+        Which metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``dataset, label, method, params, mean, std, n, status``.
+    """
+    t = table[table["metric"] == metric]
+    rows = []
+    for (dataset, label), group in t.groupby(["dataset", "label"], sort=False):
+        ok = group[(group["status"] == "ok") & group["value"].notna()]
+        vals = ok["value"].to_numpy(dtype=float)
+        if len(vals):
+            status = "ok"
+        elif (group["status"] == "failed").any():
+            status = "failed"
+        elif (group["status"] == "ok").any():
+            status = "no ground truth"
+        else:
+            status = "skipped"
+        rows.append(
+            {
+                "dataset": dataset,
+                "label": label,
+                "method": group["method"].iloc[0],
+                "params": group["params"].iloc[0],
+                "mean": float(vals.mean()) if len(vals) else math.nan,
+                "std": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan,
+                "n": len(vals),
+                "status": status,
+                "reason": "; ".join(_ordered_unique(r for r in group["reason"] if r)),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["dataset", "label", "method", "params", "mean", "std", "n", "status", "reason"],
+    )
+
+
+def _paper_lookup(paper: pd.DataFrame) -> dict[tuple[str, str], float]:
+    return {(r.dataset, r.method): float(r.psnr) for r in paper.itertuples()}
+
+
+def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimals: int = 2):
+    """Table 1 of a run: mean ± std over seeds, best per row bold, paper beside ours.
+
+    A method's paper number is shown where the run has the paper's dataset and the
+    method ran with its default parameters (no grid parameters).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The run's tidy table.
+    paper : pandas.DataFrame, optional
+        :func:`paper_table1` (default).
+    decimals : int
+        Decimals shown.
+
+    Returns
+    -------
+    Table1
+    """
+    paper = paper_table1() if paper is None else paper
+    summary = summarise(table)
+    lookup = _paper_lookup(paper)
+    summary["paper"] = [
+        lookup.get((d, m), math.nan) if p in ("{}", "") else math.nan
+        for d, m, p in zip(summary["dataset"], summary["method"], summary["params"], strict=True)
+    ]
+    summary["diff"] = summary["mean"] - summary["paper"]
+    datasets = _ordered_unique(table["dataset"])
+    labels = _ordered_unique(table["label"])
+    best = []
+    for d in summary["dataset"]:
+        row = summary[(summary["dataset"] == d) & summary["mean"].notna()]
+        best.append(round(row["mean"].max(), decimals) if len(row) else math.nan)
+    summary["best"] = [
+        bool(not math.isnan(m) and round(m, decimals) == b)
+        for m, b in zip(summary["mean"], best, strict=True)
+    ]
+    seeds = sorted(set(table["seed"]))
+    md = _markdown(summary, datasets, labels, decimals, len(seeds))
+    tex = _latex(summary, datasets, labels, decimals, len(seeds))
+    ranking = _ranking(summary, paper, datasets)
+    return Table1(summary, datasets, labels, md, tex, ranking)
+
+
+def _cell(summary: pd.DataFrame, dataset: str, label: str):
+    row = summary[(summary["dataset"] == dataset) & (summary["label"] == label)]
+    return None if row.empty else row.iloc[0]
+
+
+def _fmt_value(r, decimals: int) -> str:
+    text = f"{r['mean']:.{decimals}f}"
+    if not math.isnan(r["std"]):
+        text += f" ± {r['std']:.{decimals}f}"
+    return text
+
+
+def _markdown(summary, datasets, labels, decimals, n_seeds) -> str:
+    header = "| dataset | " + " | ".join(labels) + " |"
+    sep = "| --- | " + " | ".join("---" for _ in labels) + " |"
+    lines = [header, sep]
+    for d in datasets:
+        cells = []
+        for label in labels:
+            r = _cell(summary, d, label)
+            if r is None:
+                cells.append("")
+                continue
+            if r["status"] != "ok":
+                cells.append(f"*{r['status']}*")
+                continue
+            text = _fmt_value(r, decimals)
+            if r["best"]:
+                text = f"**{text}**"
+            if not math.isnan(r["paper"]):
+                text += f" (paper {r['paper']:.2f}, Δ {r['diff']:+.2f})"
+            cells.append(text)
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    note = (
+        f"PSNR (dB), mean ± std over {n_seeds} seed(s) (no ± with one seed); best per row "
+        "in bold; where the paper reports the cell, its number and our difference "
+        "(ours − paper) follow in brackets."
+    )
+    problems = summary[summary["status"].isin(["failed", "skipped"])]
+    extra = [f"- {r.label} on {r.dataset}: {r.status} ({r.reason})" for r in problems.itertuples()]
+    return "\n".join(lines) + "\n\n" + note + ("\n\n" + "\n".join(extra) if extra else "") + "\n"
+
+
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+}
+
+
+def _tex_escape(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
+    cols = "l" + "c" * len(labels)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        "Dataset & " + " & ".join(_tex_escape(x) for x in labels) + r" \\",
+        r"\midrule",
+    ]
+    for d in datasets:
+        cells = []
+        for label in labels:
+            r = _cell(summary, d, label)
+            if r is None:
+                cells.append("")
+                continue
+            if r["status"] != "ok":
+                cells.append(rf"\textit{{{_tex_escape(r['status'])}}}")
+                continue
+            text = f"{r['mean']:.{decimals}f}"
+            if not math.isnan(r["std"]):
+                text += rf"$\pm${r['std']:.{decimals}f}"
+            if r["best"]:
+                text = rf"\textbf{{{text}}}"
+            if not math.isnan(r["paper"]):
+                text += rf" {{\scriptsize ({r['paper']:.2f}, ${r['diff']:+.2f}$)}}"
+            cells.append(text)
+        lines.append(_tex_escape(d) + " & " + " & ".join(cells) + r" \\")
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{PSNR (dB), mean$\pm$std over {n_seeds} seed(s); best per row in bold; "
+        r"in brackets the paper's number and ours minus the paper's.}}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str]) -> str:
+    """Our ranking of the methods the paper also reports, against the paper's."""
+    from scipy.stats import kendalltau
+
+    default = summary[(summary["params"].isin(["{}", ""])) & summary["mean"].notna()]
+    out = []
+    for d in datasets:
+        ours = default[default["dataset"] == d].set_index("method")["mean"]
+        direct = paper[paper["dataset"] == d]
+        kind = "same dataset"
+        if direct.empty:
+            direct = paper[paper["analogue_datasets"].str.split(";").apply(lambda x, d=d: d in x)]
+            kind = "analogous dataset, same noise model, other images"
+        if direct.empty:
+            continue
+        ref = direct.set_index("method")["psnr"]
+        common = [m for m in ref.index if m in ours.index]
+        if len(common) < 2:
+            continue
+        ours_order = sorted(common, key=lambda m: -ours[m])
+        paper_order = sorted(common, key=lambda m: -ref[m])
+        tau = kendalltau([ours[m] for m in common], [ref[m] for m in common]).statistic
+        pname = direct["paper_dataset"].iloc[0]
+        out.append(
+            f"- **{d}** vs the paper's *{pname}* ({kind}):\n"
+            f"  - ours: {' > '.join(ours_order)}\n"
+            f"  - paper: {' > '.join(paper_order)}\n"
+            f"  - Kendall's tau over {len(common)} methods: {tau:+.2f}"
+        )
+    if not out:
+        return ""
+    return (
+        "Ranking of the methods the paper reports, ours against the paper's:\n\n"
+        + "\n".join(out)
+        + "\n"
+    )
+
+
+def as_numeric_matrix(summary: pd.DataFrame) -> pd.DataFrame:
+    """The mean PSNR as a dataset x label matrix (for quick inspection)."""
+    return summary.pivot(index="dataset", columns="label", values="mean").astype(np.float64)
