@@ -257,26 +257,35 @@ def plot_grid(
         images.append((label, img))
     if clean is not None:
         images.append(("clean", clean))
-    n = len(images)
+    n = len(images) + (1 if clean is not None else 0)  # + the variance-vs-signal panel
     ncols = min(n, 5)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.7 * nrows), squeeze=False)
     ref = clean if clean is not None else noisy
     lo, hi = np.percentile(ref, [0.5, 99.5])
-    for ax, (label, img) in zip(axes.ravel(), images, strict=False):
+    flat = axes.ravel()
+    for ax, (label, img) in zip(flat, images, strict=False):
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
         text = label
         if clean is not None and label != "clean":
             text += f"\n{psnr(clean, img):.2f} dB"
         ax.set_title(text, fontsize=9)
         ax.set_axis_off()
-    for ax in axes.ravel()[n:]:
+    for ax in flat[len(images) :]:
         ax.set_axis_off()
-    inset = axes[0, 0].inset_axes([0.62, 0.62, 0.36, 0.36])
+    inset = flat[0].inset_axes([0.62, 0.62, 0.36, 0.36])
     acf = _autocorr(_residual(noisy, clean))
     inset.imshow(acf, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     inset.set_xticks([])
     inset.set_yticks([])
+    if clean is not None:
+        ax = flat[len(images)]
+        ax.set_axis_on()
+        x, y, xcol, ycol = _curve_xy(_variance_curve(noisy, clean))
+        ax.plot(x, y, marker="o", ms=3)
+        ax.set_xlabel(xcol.replace("_", " "))
+        ax.set_ylabel(ycol)
+        ax.set_title("noise variance vs signal", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path_stem)
