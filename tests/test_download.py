@@ -1,0 +1,189 @@
+"""The download path against an HTTP server on 127.0.0.1 (no internet needed)."""
+
+import functools
+import hashlib
+import http.server
+import io
+import logging
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+import tifffile
+
+from structnoise.datasets import download, load_dataset, real
+from structnoise.datasets.catalog import dataset_status, fetch_dataset
+from structnoise.datasets.download import (
+    DataUnavailableError,
+    DownloadError,
+    RegistryEntry,
+    load_registry,
+)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    hits: list = []
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        type(self).hits.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """Serve tmp_path/served on 127.0.0.1 and point STRUCTNOISE_BASE_URL at it."""
+    root = tmp_path / "served"
+    root.mkdir()
+    _Handler.hits = []
+    handler = functools.partial(_Handler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv(download.BASE_URL_ENV, f"http://127.0.0.1:{httpd.server_address[1]}")
+    yield root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tiff_bytes(arr) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, arr)
+    return buf.getvalue()
+
+
+def _zip_bytes(members: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _set_registry(monkeypatch, name, digest):
+    entry = download.REGISTRY[name]
+    new = RegistryEntry(name, digest, entry.url, "known" if digest else "unknown")
+    monkeypatch.setitem(download.REGISTRY, name, new)
+
+
+def _leftovers(path):
+    return sorted(p.name for p in path.iterdir()) if path.exists() else []
+
+
+def test_shipped_registry_is_complete():
+    reg = load_registry()
+    assert reg["flower.tif"].sha256.startswith("08c2c77ae63d")
+    assert reg["Convallaria_diaphragm.zip"].sha256.startswith("8a2ac3e27923")
+    assert reg["Mouse_actin.zip"].status == "unknown" and reg["Mouse_actin.zip"].sha256 is None
+    assert reg["Mouse_skull_nuclei.zip"].status == "unknown"
+    assert reg["STEM"].status == "unavailable" and "no public copy" in reg["STEM"].reason
+
+
+def test_registry_parser_rejects_bad_lines(tmp_path):
+    bad = tmp_path / "reg.txt"
+    bad.write_text("a.tif deadbeef http://x/a.tif\n")
+    with pytest.raises(ValueError, match="not a SHA-256"):
+        load_registry(bad)
+    bad.write_text("a.tif http://x/a.tif\n")
+    with pytest.raises(ValueError, match="expected 'name sha256 url'"):
+        load_registry(bad)
+
+
+def test_known_hash_download_and_load(server, monkeypatch, rng):
+    stack = rng.integers(0, 4000, size=(3, 1024, 1024), dtype=np.uint16)
+    data = _tiff_bytes(stack)
+    (server / "flower.tif").write_bytes(data)
+    _set_registry(monkeypatch, "flower.tif", _sha256(data))
+    assert dataset_status("convallaria-a") == "downloadable"
+    ds = load_dataset("convallaria-a", progress=False)
+    assert ds.test_noisy.shape == (3, 512, 512) and ds.test_noisy.dtype == np.float32
+    np.testing.assert_array_equal(ds.test_noisy, stack[:, :512, :512])
+    gt = stack[:, :512, :512].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(ds.test_clean[1], gt, rtol=1e-6)
+    assert ds.train_noisy.shape == ds.train_clean.shape == (9, 512, 512)
+    np.testing.assert_array_equal(ds.train_noisy[3:6], stack[:, 512:, :512])
+    assert ds.axis == "horizontal" and "Broaddus" in ds.citation
+    assert dataset_status("convallaria-a") == "cached"
+    n_hits = len(_Handler.hits)
+    real.convallaria_a(progress=False)  # from the cache, hash checked, no download
+    assert len(_Handler.hits) == n_hits
+
+
+def test_unknown_hash_is_recorded_and_reported(server, monkeypatch, rng, caplog):
+    stack = rng.integers(300, 900, size=(2, 64, 512), dtype=np.uint16)
+    archive = _zip_bytes({"Mouse skull nuclei/example2_digital_offset300.tif": _tiff_bytes(stack)})
+    (server / "Mouse_skull_nuclei.zip").write_bytes(archive)
+    with caplog.at_level(logging.WARNING, logger="structnoise.datasets"):
+        ds = load_dataset("mouse_nuclei", progress=False)
+    assert _sha256(archive) in caplog.text and "no published SHA-256" in caplog.text
+    assert download.recorded_hashes()["Mouse_skull_nuclei.zip"] == _sha256(archive)
+    assert ds.test_noisy.shape == (2, 64, 256) and ds.train_noisy.shape == (2, 64, 256)
+    np.testing.assert_array_equal(ds.train_noisy, stack[:, :, 256:])
+    assert ds.axis is None
+    # the recorded hash now protects later downloads: a changed file is rejected
+    (download.downloads_dir() / "Mouse_skull_nuclei.zip").unlink()
+    (server / "Mouse_skull_nuclei.zip").write_bytes(archive + b"tampered")
+    with pytest.raises(DownloadError, match="recorded on first download"):
+        download.fetch_file("Mouse_skull_nuclei.zip", retries=0, progress=False)
+
+
+def test_wrong_hash_gives_clear_error_and_no_partial_file(server, monkeypatch, rng):
+    archive = _zip_bytes({"Mouse actin/sample_attempt2.tif": _tiff_bytes(np.ones((2, 8, 1024)))})
+    (server / "Mouse_actin.zip").write_bytes(archive)
+    _set_registry(monkeypatch, "Mouse_actin.zip", "0" * 64)
+    with pytest.raises(DownloadError, match="failed its SHA-256 check") as info:
+        load_dataset("mouse-actin", retries=1, progress=False)
+    assert "0" * 64 in str(info.value)
+    assert len(_Handler.hits) == 2  # one retry
+    assert _leftovers(download.downloads_dir()) == []
+    assert not (download.data_dir() / "extracted").exists()
+
+
+def test_http_error_and_missing_member(server, monkeypatch):
+    with pytest.raises(DownloadError, match="could not download"):
+        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    assert _leftovers(download.downloads_dir()) == []
+    archive = _zip_bytes({"Mouse actin/other.tif": b"x"})
+    (server / "Mouse_actin.zip").write_bytes(archive)
+    _set_registry(monkeypatch, "Mouse_actin.zip", _sha256(archive))
+    with pytest.raises(DownloadError, match="has no 'Mouse actin/sample_attempt2.tif'.*other.tif"):
+        real.mouse_actin(progress=False)
+
+
+def test_base_url_argument_overrides_env(server, monkeypatch):
+    monkeypatch.setenv(download.BASE_URL_ENV, "http://mirror.invalid/data/")
+    assert download.file_url("flower.tif") == "http://mirror.invalid/data/flower.tif"
+    assert download.file_url("flower.tif", base_url="http://a/b") == "http://a/b/flower.tif"
+    monkeypatch.delenv(download.BASE_URL_ENV)
+    assert download.file_url("flower.tif") == download.REGISTRY["flower.tif"].url
+
+
+def test_local_path_skips_download(tmp_path, rng):
+    stack = rng.integers(0, 100, size=(2, 1024, 1024), dtype=np.uint16)
+    archive = tmp_path / "Convallaria_diaphragm.zip"
+    member = "Convallaria_diaphragm/20190520_tl_25um_50msec_05pc_488_130EM_Conv.tif"
+    archive.write_bytes(_zip_bytes({member: _tiff_bytes(stack)}))
+    ds = real.convallaria_b(path=archive)
+    assert ds.test_noisy.shape == (2, 512, 512) and ds.licence == "CC BY 4.0"
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        real.convallaria_b(path=tmp_path / "missing.tif")
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, stack[:, :100, :100])
+    with pytest.raises(ValueError, match="expected at least 1024x1024"):
+        real.convallaria_a(path=small)
+
+
+def test_unavailable_and_local_only():
+    with pytest.raises(DataUnavailableError, match="no public copy"):
+        load_dataset("stem")
+    with pytest.raises(DataUnavailableError):
+        fetch_dataset("stem")
+    with pytest.raises(FileNotFoundError, match="NVlabs/ffhq-dataset"):
+        fetch_dataset("ffhq-stripe")
