@@ -206,7 +206,7 @@ class AxisProposal:
         The smallest ``|row_strength - column_strength|`` accepted as evidence.
     residual : str
         How the noise was estimated (``"noisy - clean"`` or, blind, from differences of
-        neighbouring pixels).
+        neighbouring pixels of the high-pass residual).
     n_pixels : int
         Pixels that went into the estimate.
     notes : list of str
@@ -249,13 +249,14 @@ def _axis_correlations(noisy, clean, max_lag: int) -> tuple[np.ndarray, np.ndarr
         rows = ac[max_lag, max_lag + 1 :]
         cols = ac[max_lag + 1 :, max_lag]
         return rows.copy(), cols.copy(), "noisy - clean", int(residual.size)
-    x, _ = as_stack(noisy, name="noisy", min_size=max_lag + 2)
-    x = x.astype(np.float64)
-    down = np.diff(x, axis=1)  # differences between rows: keeps the correlation along rows
-    across = np.diff(x, axis=2)  # differences between columns: keeps it along columns
+    as_stack(noisy, name="noisy", min_size=max_lag + 2)
+    x = noise_residual(noisy).astype(np.float64)  # high-pass: removes smooth signal
+    down = np.diff(x, axis=1)  # differences between rows: keep the correlation along rows
+    across = np.diff(x, axis=2)  # differences between columns: keep it along columns
     rows = autocorrelation(down, max_lag=max_lag)[max_lag, max_lag + 1 :]
     cols = autocorrelation(across, max_lag=max_lag)[max_lag + 1 :, max_lag]
-    return rows.copy(), cols.copy(), "differences of neighbouring pixels", int(x.size)
+    how = "high-pass residual, differences of neighbouring pixels"
+    return rows.copy(), cols.copy(), how, int(x.size)
 
 
 def propose_axis(
@@ -269,13 +270,15 @@ def propose_axis(
 
     Correlations: with ``clean``, ``r_k`` and ``c_k`` are the correlations of
     ``noisy - clean`` at lag ``k`` along rows and along columns (:func:`autocorrelation`).
-    Without it (blind), ``r_k`` is measured on the differences between vertically
-    neighbouring pixels ``x[y + 1] - x[y]`` and ``c_k`` on those between horizontally
-    neighbouring ones: differencing removes smooth signal and, for noise independent
-    across rows, leaves its correlation along the rows unchanged (and vice versa), with
-    no direction-dependent bias on white noise. Edges and texture of the signal still
-    leak in, so on busy images (natural photographs) the blind answer is unreliable:
-    pass ``clean`` or crop to signal-free regions.
+    Without it (blind), the high-pass residual of :func:`noise_residual` is taken and
+    ``r_k`` is measured on its differences between vertically neighbouring pixels
+    (``d[y] = e[y + 1] - e[y]``), ``c_k`` on those between horizontally neighbouring
+    ones. The high-pass removes smooth signal; differencing removes what is left of it
+    along one axis and, for noise independent across rows, leaves the correlation along
+    the rows unchanged (and vice versa), while white noise gets the same correlations
+    in both directions. Edges and texture of the signal still leak in, so on busy
+    images (natural photographs) the blind answer is unreliable: pass ``clean`` or crop
+    to signal-free regions.
 
     Decision rule: with ``R = sqrt(sum_k r_k^2)`` and ``C = sqrt(sum_k c_k^2)`` over
     ``k = 1..max_lag`` (root-sum-square, so lags without structure add little), the
