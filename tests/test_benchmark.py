@@ -137,11 +137,18 @@ FAKES = textwrap.dedent(
 )
 
 
+def plugin_file(tmp_path_factory) -> str:
+    """One plugin file per test session (a second file would register the names again)."""
+    path = tmp_path_factory.getbasetemp() / "structnoise-fakes" / "fakes.py"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(FAKES)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def plugin(tmp_path_factory):
-    path = tmp_path_factory.mktemp("fakes") / "fakes.py"
-    path.write_text(FAKES)
-    return str(path)
+    return plugin_file(tmp_path_factory)
 
 
 def _make_dataset(folder, *, seed=0, n_train=6, n_test=3, size=32, with_train_clean=True):
@@ -522,3 +529,20 @@ def test_slurm_executor_through_submitit_local(tmp_path, plugin, datasets):
     # the same cells as a local run would have (same ids, same seeds)
     local = plan_cells(cfg.with_overrides(executor="local"))
     assert sorted(p.cell_id for p in local) == sorted(result.table["cell_id"])
+
+
+def test_max_test_images(tmp_path, plugin, datasets):
+    data = _config(
+        plugin,
+        datasets[:1],
+        tmp_path / "run",
+        methods=["fake-blur"],
+        seeds=[0],
+        report=False,
+        max_test_images=2,
+    )
+    table = run(load_config(data), progress=False).table
+    assert table["n_images"].tolist() == [2]
+    full = run(load_config(dict(data, max_test_images=None)), progress=False).table
+    assert full["n_images"].tolist() == [3]
+    assert full["cell_id"].iloc[0] != table["cell_id"].iloc[0]

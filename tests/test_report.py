@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import test_benchmark as tb
 import yaml
 from typer.testing import CliRunner
 
@@ -12,6 +13,11 @@ from structnoise.benchmark.report import report
 from structnoise.benchmark.results import COLUMNS, write_table
 from structnoise.benchmark.tables import build_table1, paper_table1
 from structnoise.cli import app
+
+
+@pytest.fixture(scope="session")
+def plugin(tmp_path_factory):
+    return tb.plugin_file(tmp_path_factory)
 
 
 def _table(rows):
@@ -174,11 +180,7 @@ def test_report_errors(tmp_path):
     assert result.exit_code == 2 and "no results table" in result.output
 
 
-def test_cli_run_list_and_report(tmp_path, monkeypatch):
-    import test_benchmark as tb
-
-    plugin = tmp_path / "fakes.py"
-    plugin.write_text(tb.FAKES)
+def test_cli_run_list_and_report(tmp_path, plugin):
     a = tb._make_dataset(tmp_path / "a", seed=3)
     cfg = {
         "name": "cli",

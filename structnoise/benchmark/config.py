@@ -326,6 +326,9 @@ class RunConfig(BaseModel):
         (``structnoise/benchmark/dataset_params.yaml``); the cell's own params win.
     save_denoised : bool
         Write each cell's denoised test images as TIFF (needed by the Fig. 3 grids).
+    max_test_images : int, optional
+        Denoise and score only the first N test images (the smoke profile uses this to
+        stay within minutes; numbers are then not comparable with full runs).
     plugins : list of str
         Python files or module names imported before the run (and in every slurm job):
         a way to add your own methods without packaging them.
@@ -349,6 +352,7 @@ class RunConfig(BaseModel):
     slurm: SlurmOptions = Field(default_factory=SlurmOptions)
     dataset_params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     save_denoised: bool = True
+    max_test_images: int | None = Field(default=None, ge=1)
     plugins: list[str] = Field(default_factory=list)
     report: bool = True
 

@@ -226,6 +226,7 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
             "profile": cfg.profile,
             "max_minutes": spec.max_minutes,
             "denoise": denoise,
+            "max_test_images": cfg.max_test_images,
         }
         digest = hashlib.sha1(canonical_params(identity).encode()).hexdigest()[:8]
         cell_id = f"{_safe(cell.label)}__{_safe(cell.dataset)}__s{cell.seed}__{digest}"
@@ -249,10 +250,23 @@ def load_dataset(cfg: RunConfig, name: str):
     """Load a dataset of the run by name (registered, or a local-files entry)."""
     for entry in cfg.datasets:
         if isinstance(entry, LocalDataset) and entry.name == name:
-            return entry.load()
+            return limit_test_images(entry.load(), cfg.max_test_images)
     from structnoise.datasets import load_dataset as _load
 
-    return _load(name)
+    return limit_test_images(_load(name), cfg.max_test_images)
+
+
+def limit_test_images(dataset, n: int | None):
+    """The dataset with only its first ``n`` test images (unchanged when ``n`` is None)."""
+    if n is None or len(dataset.test_noisy) <= n:
+        return dataset
+    import dataclasses
+
+    return dataclasses.replace(
+        dataset,
+        test_noisy=dataset.test_noisy[:n],
+        test_clean=None if dataset.test_clean is None else dataset.test_clean[:n],
+    )
 
 
 def _creation_kwargs(factory, common: dict[str, Any]) -> dict[str, Any]:
