@@ -546,3 +546,19 @@ def test_max_test_images(tmp_path, plugin, datasets):
     full = run(load_config(dict(data, max_test_images=None)), progress=False).table
     assert full["n_images"].tolist() == [3]
     assert full["cell_id"].iloc[0] != table["cell_id"].iloc[0]
+
+
+def test_dataset_not_on_disk_is_skipped_without_download(tmp_path, plugin):
+    cfg = load_config(
+        {
+            "methods": ["fake-blur"],
+            "datasets": ["convallaria-a"],
+            "download": False,
+            "plugins": [plugin],
+            "out": str(tmp_path / "run"),
+            "report": False,
+        }
+    )
+    table = run(cfg, progress=False).table
+    assert table["status"].tolist() == ["skipped"]
+    assert "datasets fetch convallaria-a" in table["reason"].iloc[0]

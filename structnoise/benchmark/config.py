@@ -326,6 +326,9 @@ class RunConfig(BaseModel):
         (``structnoise/benchmark/dataset_params.yaml``); the cell's own params win.
     save_denoised : bool
         Write each cell's denoised test images as TIFF (needed by the Fig. 3 grids).
+    download : bool
+        Download (or build) datasets that are not on disk yet; with ``False`` their cells
+        are skipped with the reason.
     max_test_images : int, optional
         Denoise and score only the first N test images (the smoke profile uses this to
         stay within minutes; numbers are then not comparable with full runs).
@@ -352,6 +355,7 @@ class RunConfig(BaseModel):
     slurm: SlurmOptions = Field(default_factory=SlurmOptions)
     dataset_params: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     save_denoised: bool = True
+    download: bool = True
     max_test_images: int | None = Field(default=None, ge=1)
     plugins: list[str] = Field(default_factory=list)
     report: bool = True

@@ -251,8 +251,18 @@ def load_dataset(cfg: RunConfig, name: str):
     for entry in cfg.datasets:
         if isinstance(entry, LocalDataset) and entry.name == name:
             return limit_test_images(entry.load(), cfg.max_test_images)
+    from structnoise.datasets import list_datasets
     from structnoise.datasets import load_dataset as _load
 
+    if not cfg.download:
+        from structnoise.datasets.catalog import CACHED, EMBEDDED, LOCAL
+
+        status = {d.name: d.status for d in list_datasets()}.get(name)
+        if status not in (CACHED, EMBEDDED, LOCAL):
+            raise FileNotFoundError(
+                f"not on disk (status: {status}) and download is off; fetch it with "
+                f"`structnoise datasets fetch {name}`"
+            )
     return limit_test_images(_load(name), cfg.max_test_images)
 
 
