@@ -148,8 +148,9 @@ def list_methods_command(
     from structnoise.methods import list_methods, method_info
 
     table = Table(title="methods")
-    for col in ("name", "kind", "needs", "quick budget", "paper name", "description"):
-        table.add_column(col)
+    for col in ("name", "kind", "needs", "quick budget", "paper name"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description")
     for name in list_methods(pattern):
         info = method_info(name)
         kind = "learnt" if info.learns else "classical"
@@ -167,7 +168,10 @@ def list_methods_command(
             info.paper_name or "-",
             info.description,
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(table)
 
 
 def list_datasets_command() -> None:
