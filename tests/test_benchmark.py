@@ -107,6 +107,16 @@ FAKES = textwrap.dedent(
             return a * ndimage.gaussian_filter(x, (0, 1, 1)) + b
 
 
+    class FakeHDN(FakeCare):
+        """Clean images only for a noise model; learns from extra noisy images too."""
+
+        info = MethodInfo(description="fake hdn", needs_clean=True, budgets=BUDGETS)
+
+        def fit(self, noisy, clean=None, *, val=None, extra_noisy=None):
+            self.n_extra = 0 if extra_noisy is None else len(extra_noisy)
+            return super().fit(noisy, clean, val=val)
+
+
     class FakeFail(BaseDenoiser):
         info = MethodInfo(description="always fails", budgets=BUDGETS)
 
@@ -131,7 +141,7 @@ FAKES = textwrap.dedent(
 
 
     for name, cls in (("fake-blur", FakeBlur), ("fake-ar", FakeAR), ("fake-care", FakeCare),
-                      ("fake-fail", FakeFail), ("fake-kill", FakeKill)):
+                      ("fake-hdn", FakeHDN), ("fake-fail", FakeFail), ("fake-kill", FakeKill)):
         register(name, info=cls.info)(cls)
     '''
 )
@@ -387,31 +397,51 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
     assert len(fits) == len(set(fits)) == 18  # every cell that fits was fitted once
 
 
-def test_supervised_fit_uses_training_split_only(tmp_path, plugin, datasets):
+def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
     from structnoise.benchmark.runner import execute_cell, import_plugins, load_dataset
-
-    import_plugins([plugin])
-    cfg = load_config(_config(plugin, datasets, tmp_path / "run", methods=["fake-care", "fake-ar"]))
-    plans = plan_cells(cfg)
-    ds = load_dataset(cfg, "tiny-a")
-    captured = {}
     from structnoise.methods import registry
 
-    original = registry._REGISTRY["fake-care"].factory
+    import_plugins([plugin])
+    cfg = load_config(
+        _config(
+            plugin,
+            datasets,
+            tmp_path / "run",
+            methods=["fake-care", "fake-hdn", "fake-ar"],
+            seeds=[0],
+            max_test_images=2,
+        )
+    )
+    plans = {p.cell.method: p for p in plan_cells(cfg) if p.cell.dataset == "tiny-a"}
+    ds = load_dataset(cfg, "tiny-a")
+    created = {}
+    saved = dict(registry._REGISTRY)
 
-    def spy(**kw):
-        m = original(**kw)
-        captured[kw["seed"]] = m
-        return m
+    def spy(entry):
+        def factory(**kw):
+            created[entry.name] = entry.factory(**kw)
+            return created[entry.name]
 
-    monkey = registry._REGISTRY["fake-care"]
-    registry._REGISTRY["fake-care"] = registry.Entry("fake-care", spy, monkey.info)
+        return registry.Entry(entry.name, factory, entry.info)
+
     try:
-        rec = execute_cell(plans[0], cfg, ds, tmp_path / "run")
+        for name in plans:
+            registry._REGISTRY[name] = spy(saved[name])
+        recs = {name: execute_cell(plan, cfg, ds, tmp_path / "run") for name, plan in plans.items()}
     finally:
-        registry._REGISTRY["fake-care"] = monkey
-    assert rec["status"] == "ok"
-    assert captured[plans[0].cell.cell_seed].n_fit == 6  # train only
+        registry._REGISTRY.clear()
+        registry._REGISTRY.update(saved)
+    assert all(r["status"] == "ok" for r in recs.values()), recs
+    # supervised: training split only
+    assert created["fake-care"].n_fit == 6
+    assert recs["fake-care"]["fit_call"] == "fit(train_noisy, train_clean)"
+    # clean data only for a noise model: training pairs plus the noisy test images
+    assert created["fake-hdn"].n_fit == 6 and created["fake-hdn"].n_extra == 2
+    assert "extra_noisy=test_noisy" in recs["fake-hdn"]["fit_call"]
+    # unsupervised: every noisy image (train + the 2 kept test images)
+    assert created["fake-ar"].n_fit == 8
+    assert created["fake-ar"].axis == "horizontal"
+    assert recs["fake-ar"]["n_images"] == 2
 
 
 def test_missing_dataset_is_skipped_and_run_finishes(tmp_path, plugin, datasets):

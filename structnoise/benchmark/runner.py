@@ -9,10 +9,12 @@ How a cell calls its method (``execute_cell``):
    dataset's ``axis`` unless a parameter sets it (unstructured datasets have no axis:
    the method's default applies). Outside methods whose factory does not take the
    common keywords only get those it accepts.
-2. Fit: supervised methods (``needs_clean``) on the training split with its clean
-   targets (``fit(train_noisy, train_clean)``; skipped when the dataset has none);
-   unsupervised ones on every noisy image including the test images
-   (``fit(dataset.all_noisy)``), as the paper's code does.
+2. Fit (:func:`fit_inputs`): supervised methods (``needs_clean``) on the training split
+   with its clean targets (``fit(train_noisy, train_clean)``; skipped when the dataset
+   has none); unsupervised ones on every noisy image including the test images
+   (``fit(dataset.all_noisy)``), as the paper's code does; methods that need clean
+   images only for a noise model (HDN, whose ``fit`` takes ``extra_noisy``) get
+   ``fit(train_noisy, train_clean, extra_noisy=test_noisy)``.
 3. ``denoise(test_noisy, **options)``; sampling methods get ``n_samples`` (the profile's
    default unless the config or the method's ``denoise`` options say otherwise).
 4. PSNR per test image with the paper's convention (:func:`structnoise.metrics.psnr_stack`),
@@ -279,6 +281,36 @@ def limit_test_images(dataset, n: int | None):
     )
 
 
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def fit_inputs(method, info, dataset) -> tuple[tuple, dict, str]:
+    """What a cell passes to ``fit``, and a description of the call for the record.
+
+    * unsupervised methods: ``fit(all noisy images)`` (training and test images);
+    * supervised methods: ``fit(train_noisy, train_clean)``;
+    * methods that use clean images only to calibrate a noise model and learn from noisy
+      images otherwise (HDN: ``needs_clean`` and a ``fit`` that takes ``extra_noisy``):
+      ``fit(train_noisy, train_clean, extra_noisy=test_noisy)``, so their networks see
+      every noisy image, as the unsupervised methods do, while the clean images of the
+      test split stay unseen.
+    """
+    if not info.needs_clean:
+        return (dataset.all_noisy,), {}, "fit(train_noisy + test_noisy)"
+    if _accepts(method.fit, "extra_noisy"):
+        return (
+            (dataset.train_noisy, dataset.train_clean),
+            {"extra_noisy": dataset.test_noisy},
+            "fit(train_noisy, train_clean, extra_noisy=test_noisy)",
+        )
+    return (dataset.train_noisy, dataset.train_clean), {}, "fit(train_noisy, train_clean)"
+
+
 def _creation_kwargs(factory, common: dict[str, Any]) -> dict[str, Any]:
     """Keep the common keywords an outside factory cannot take out of the call."""
     try:
@@ -352,6 +384,7 @@ def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
         "denoised_path": None,
         "model_path": None,
         "noise_sample_path": None,
+        "fit_call": None,
         "notes": [],
     }
 
@@ -420,10 +453,8 @@ def execute_cell(
                 pass
             phase = "fit"
             t0 = time.perf_counter()
-            if info.needs_clean:
-                method.fit(dataset.train_noisy, dataset.train_clean)
-            else:
-                method.fit(dataset.all_noisy)
+            fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(method, info, dataset)
+            method.fit(*fit_args, **fit_kwargs)
             t_fit = time.perf_counter() - t0
             phase = "denoise"
             t0 = time.perf_counter()
