@@ -265,6 +265,12 @@ def test_grid_expansion_and_cell_seeds():
     assert cells[0].label == "dvlae-small[rf=10]"
 
 
+def test_method_restricted_to_some_datasets():
+    cfg = RunConfig(methods=["a", {"name": "b[rf=1,2]", "datasets": ["d2"]}], datasets=["d1", "d2"])
+    cells = [(c.method, c.dataset) for c in expand_cells(cfg)]
+    assert cells == [("a", "d1"), ("a", "d2"), ("b", "d2"), ("b", "d2")]
+
+
 def test_duplicate_cells_rejected():
     cfg = RunConfig(methods=["m[a=1,2]", "m[a=2]"], datasets=["d"])
     with pytest.raises(ConfigError, match="appears twice"):
@@ -592,3 +598,28 @@ def test_dataset_not_on_disk_is_skipped_without_download(tmp_path, plugin):
     table = run(cfg, progress=False).table
     assert table["status"].tolist() == ["skipped"]
     assert "datasets fetch convallaria-a" in table["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("name", sorted(shipped_configs()))
+def test_shipped_configs_name_existing_methods_and_datasets(name):
+    cfg = load_config(name)
+    validate_names(cfg)  # raises, listing what exists, if a name is unknown
+    plans = plan_cells(cfg)
+    assert plans and len({p.cell_id for p in plans}) == len(plans)
+
+
+def test_paper_table_and_dataset_defaults_use_existing_names():
+    from structnoise.benchmark.runner import package_dataset_params, registered_datasets
+    from structnoise.benchmark.tables import paper_table1
+    from structnoise.methods import list_methods
+
+    paper = paper_table1()
+    assert set(paper["method"]) <= set(list_methods())
+    datasets = set(registered_datasets())
+    assert set(paper["dataset"]) <= datasets
+    analogues = {d for x in paper["analogue_datasets"] if x for d in x.split(";")}
+    assert analogues == {"embedded-stripe", "embedded-checkerboard"} <= datasets
+    defaults = package_dataset_params()
+    assert set(defaults) <= set(list_methods())
+    assert {d for per in defaults.values() for d in per} <= datasets
+    assert defaults["sn2v"]["embedded-checkerboard"] == {"span": "full"}

@@ -161,6 +161,9 @@ class MethodSpec(BaseModel):
     sample_noise : bool
         After fitting, draw a new noisy version of the first test image from the
         method's noise model (``sample_noisy``; DVLAE's AR decoder) for Fig. 5.
+    datasets : list of str, optional
+        Run this entry only on these of the run's datasets (default: all of them), e.g.
+        an ablation on one dataset.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -171,6 +174,7 @@ class MethodSpec(BaseModel):
     denoise: dict[str, Any] = Field(default_factory=dict)
     save_model: bool = False
     sample_noise: bool = False
+    datasets: list[str] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -611,6 +615,8 @@ def expand_cells(cfg: RunConfig) -> list[Cell]:
     seen: set[tuple] = set()
     for dataset in cfg.dataset_names:
         for index, spec in enumerate(cfg.methods):
+            if spec.datasets is not None and dataset not in spec.datasets:
+                continue
             for params in spec.grid():
                 for seed in cfg.seeds:
                     key = (spec.name, canonical_params(params), dataset, seed)
