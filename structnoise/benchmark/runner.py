@@ -385,6 +385,7 @@ def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
         "model_path": None,
         "noise_sample_path": None,
         "fit_call": None,
+        "method_params": None,
         "notes": [],
     }
 
@@ -453,6 +454,8 @@ def execute_cell(
                 pass
             phase = "fit"
             t0 = time.perf_counter()
+            if hasattr(method, "get_params"):  # every parameter, defaults included
+                rec["method_params"] = method.get_params()
             fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(method, info, dataset)
             method.fit(*fit_args, **fit_kwargs)
             t_fit = time.perf_counter() - t0
