@@ -398,6 +398,16 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
     ]
     assert all((tmp_path / "run" / r["model_path"] / "method.json").exists() for r in recs)
     assert all((tmp_path / "run" / r["noise_sample_path"]).exists() for r in recs)
+    # every report of the smoke profile: table, Table 1 and every figure (PNG and SVG)
+    run_dir = tmp_path / "run"
+    for name in ("table1.md", "table1.tex", "report.md", "fig4_rf.png", "fig4_rf.svg"):
+        assert (run_dir / name).is_file(), name
+    for dataset in ("tiny-a", "tiny-b"):
+        assert (run_dir / f"fig3_{dataset}.png").is_file()
+        assert (run_dir / f"fig3_{dataset}.svg").is_file()
+        assert len(list(run_dir.glob(f"fig5_{dataset}_fake-ar-rf-4_s*.png"))) == 2
+    assert "| tiny-a |" in (run_dir / "table1.md").read_text()
+    assert result.reports["skipped"] == []
     # each cell was fitted exactly once (fake-fail does not log)
     fits = log.read_text().splitlines()
     assert len(fits) == len(set(fits)) == 18  # every cell that fits was fitted once
@@ -623,3 +633,13 @@ def test_paper_table_and_dataset_defaults_use_existing_names():
     assert set(defaults) <= set(list_methods())
     assert {d for per in defaults.values() for d in per} <= datasets
     assert defaults["sn2v"]["embedded-checkerboard"] == {"span": "full"}
+
+
+def test_shipped_smoke_config_on_real_data(tmp_path):
+    """The shipped smoke configuration with the classical methods on embedded-stripe."""
+    cfg = load_config("smoke", methods=["noisy", "gaussian"], out=str(tmp_path / "smoke"))
+    result = run(cfg, progress=False)
+    t = result.table.set_index("method")
+    assert (t["status"] == "ok").all() and (t["n_images"] == 4).all()
+    assert t.loc["gaussian", "value"] > t.loc["noisy", "value"] + 2
+    assert (tmp_path / "smoke" / "fig3_embedded-stripe.png").is_file()

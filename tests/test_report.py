@@ -221,6 +221,9 @@ def test_cli_run_list_and_report(tmp_path, plugin):
     assert result.exit_code == 2
     assert "unknown method(s) 'nope'" in result.output and "fake-blur" in result.output
 
+    result = runner.invoke(app, ["run", str(path), "--slurm-time", "0", "--out", str(out)])
+    assert result.exit_code == 2 and "time_min" in result.output
+
     result = runner.invoke(app, ["list", "methods", "fake-*"])
     assert result.exit_code == 0 and "fake-ar" in result.output and "fake-blur" in result.output
     result = runner.invoke(app, ["list", "configs"])

@@ -5,7 +5,7 @@ Examples::
     structnoise run --profile quick                 # the quick benchmark (embedded data)
     structnoise run table1 --out runs/table1        # the paper's Table 1 (GPU)
     structnoise run --profile smoke --methods gaussian,bm3d --datasets embedded-stripe
-    structnoise run my.yaml --executor slurm --seeds 0,1,2
+    structnoise run my.yaml --executor slurm --slurm-partition gpu --slurm-gpus 1 --seeds 0,1,2
     structnoise report runs/quick
     structnoise list methods 'dvlae*'
 """
@@ -76,6 +76,15 @@ def run_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<name>).")
     ] = None,
+    slurm_partition: Annotated[
+        str | None, typer.Option("--slurm-partition", help="Slurm partition (slurm executor).")
+    ] = None,
+    slurm_time: Annotated[
+        int | None, typer.Option("--slurm-time", help="Minutes per slurm job (default: budget).")
+    ] = None,
+    slurm_gpus: Annotated[
+        int | None, typer.Option("--slurm-gpus", help="GPUs per slurm job.")
+    ] = None,
     retry: Annotated[
         bool, typer.Option("--retry", help="Re-run cells recorded as failed or skipped.")
     ] = False,
@@ -106,6 +115,17 @@ def run_command(
     }
     try:
         cfg = load_config(source, **overrides)
+        slurm = {
+            k: v
+            for k, v in (
+                ("partition", slurm_partition),
+                ("time_min", slurm_time),
+                ("gpus_per_node", slurm_gpus),
+            )
+            if v is not None
+        }
+        if slurm:
+            cfg = cfg.with_overrides(slurm={**cfg.slurm.model_dump(), **slurm})
         result = run(cfg, progress=not quiet, retry=retry)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)

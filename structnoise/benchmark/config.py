@@ -445,7 +445,10 @@ class RunConfig(BaseModel):
         """
         data = self.model_dump(mode="python")
         data.update({k: v for k, v in overrides.items() if v is not None})
-        return RunConfig.model_validate(data)
+        try:
+            return RunConfig.model_validate(data)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise ConfigError(f"invalid run configuration:\n{exc}") from exc
 
 
 def shipped_configs() -> dict[str, Path]:
