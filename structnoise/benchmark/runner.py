@@ -755,7 +755,13 @@ def run(
     if cfg.report:
         from structnoise.benchmark.report import report
 
-        reports = report(run_dir, echo=bar.write if progress else None)
+        try:
+            reports = report(run_dir, echo=bar.write if progress else None)
+        except Exception as exc:  # the results are safe; say so rather than crash
+            msg = f"the reports failed ({type(exc).__name__}: {exc}); the results table is "
+            msg += f"complete: run `structnoise report {run_dir}` after fixing the cause"
+            print(msg, file=sys.stderr)
+            reports = {"error": msg}
     return RunResult(run_dir, run_id, table, counts, time.perf_counter() - t_start, reports)
 
 
