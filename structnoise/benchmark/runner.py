@@ -607,7 +607,8 @@ class RunProgress:
     def eta_seconds(self) -> float:
         """Estimated seconds left."""
         left = sum(self.estimates[c] for c in self.remaining)
-        ratio = self.spent / self.estimated_done if self.estimated_done > 0 else 1.0
+        # measured / planned time so far, pulled towards 1 while little has run
+        ratio = (self.spent + 60.0) / (self.estimated_done + 60.0)
         return left * ratio
 
     def start(self, index: int, plan: CellPlan) -> None:
