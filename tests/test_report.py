@@ -106,6 +106,7 @@ def test_table1_mean_std_bold_and_paper_difference():
     assert md.splitlines()[0] == ("| dataset | dvlae-small | sn2v | care | dvlae-small[rf=10] |")
     assert r"\textbf{34.50$\pm$0.71}" in t1.latex and r"\begin{tabular}{lcccc}" in t1.latex
     assert "(34.42, $+0.08$)" in t1.latex
+    assert t1.latex.count("{") == t1.latex.count("}")  # balanced braces
 
 
 def test_ranking_against_the_papers_on_analogous_data():

@@ -225,6 +225,7 @@ def _tex_escape(text: str) -> str:
 def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
     cols = "l" + "c" * len(labels)
     lines = [
+        r"% Table 1 written by `structnoise report`; needs \usepackage{booktabs}",
         r"\begin{table}[t]",
         r"\centering",
         r"\small",
@@ -256,7 +257,7 @@ def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
         r"\bottomrule",
         r"\end{tabular}",
         rf"\caption{{PSNR (dB), mean$\pm$std over {n_seeds} seed(s); best per row in bold; "
-        r"in brackets the paper's number and ours minus the paper's.}}",
+        r"in brackets the paper's number and ours minus the paper's.}",
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
