@@ -227,5 +227,8 @@ def test_cli_run_list_and_report(tmp_path, plugin):
 
     result = runner.invoke(app, ["list", "methods", "fake-*"])
     assert result.exit_code == 0 and "fake-ar" in result.output and "fake-blur" in result.output
+    result = runner.invoke(app, ["list", "datasets"])
+    assert result.exit_code == 0 and "embedded-stripe" in result.output
+    assert "[Convallaria A]" in result.output
     result = runner.invoke(app, ["list", "configs"])
     assert "quick" in result.output and "table1" in result.output

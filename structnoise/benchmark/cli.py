@@ -195,14 +195,15 @@ def list_methods_command(
 
 
 def list_datasets_command() -> None:
-    """List the datasets a run can use (see `structnoise datasets list` for details)."""
-    from structnoise.benchmark.runner import registered_datasets
-
-    names = registered_datasets()
-    if not names:
+    """List the datasets a run can use, with their status (see `structnoise datasets list`)."""
+    try:
+        from structnoise.datasets import list_datasets
+    except ImportError:  # pragma: no cover - datasets layer missing
         typer.echo("no datasets registered")
-    for name in names:
-        typer.echo(name)
+        return
+    for info in list_datasets():
+        paper = f"  [{info.paper_name}]" if getattr(info, "paper_name", "") else ""
+        typer.echo(f"{info.name:24s} {info.status}{paper}")
 
 
 def list_configs_command() -> None:
