@@ -194,3 +194,35 @@ def test_learnt_baselines_improve_psnr():
     for out in (care, n2v):
         after = np.mean([psnr(c, y) for c, y in zip(clean, out, strict=True)])
         assert after > before + 1.0
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [("n2v", ["--profile", "smoke"]), ("gaussian", ["--set", "sigma=1.5"])],
+)
+def test_train_and_denoise_through_cli(tiny, tmp_path, method, extra):
+    from typer.testing import CliRunner
+
+    from structnoise.cli import app
+    from structnoise.io import read_stack, write_tiff
+
+    noisy, _ = tiny
+    write_tiff(tmp_path / "noisy.tif", noisy)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    runner = CliRunner()
+    args = ["train", method, "noisy.tif", "--out", "model", "--no-progress", *extra]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model" / "method.json").is_file()
+    result = runner.invoke(app, ["denoise", "model", "noisy.tif", "out.tif", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    out = read_stack(tmp_path / "out.tif")
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    expected = methods.load(tmp_path / "model").denoise(noisy)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "model", "out.tif"])
+    if method == "n2v":  # careamics methods take --tile
+        result = runner.invoke(
+            app, ["denoise", "model", "noisy.tif", "t.tif", "--tile", "32", "--no-progress"]
+        )
+        assert result.exit_code == 0, result.output

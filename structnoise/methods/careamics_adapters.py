@@ -610,11 +610,15 @@ class CareamicsDenoiser(BaseDenoiser):
             start = time.perf_counter()
             careamist.train(**kwargs, **val_kw)
             trainer = careamist.trainer
+            seconds = time.perf_counter() - start
+            steps = int(trainer.global_step)
             self.train_summary = {
-                "steps": int(trainer.global_step),
+                "steps": steps,
                 "epochs": int(trainer.current_epoch),
                 "patch": patch,
-                "seconds": round(time.perf_counter() - start, 2),
+                "seconds": round(seconds, 2),
+                "minutes": round(seconds / 60.0, 3),
+                "stopped_by": "max_steps" if steps >= prof.max_steps else "max_minutes",
             }
             self.history = _read_history(wd)
             net = careamist.model.model
@@ -638,12 +642,13 @@ class CareamicsDenoiser(BaseDenoiser):
             y = self.net(t)[:, 0].float().cpu().numpy()
         return y * out_std + out_mean
 
-    def _denoise(self, noisy: np.ndarray, **options: Any) -> np.ndarray:
-        unknown = set(options) - {"tile", "tile_overlap"}
-        if unknown:
-            raise TypeError(f"{self.name}.denoise(): unknown option(s) {sorted(unknown)}")
-        tile = int(options.get("tile", self.params["tile"]))
-        overlap = int(options.get("tile_overlap", self.params["tile_overlap"]))
+    def _denoise(
+        self, noisy: np.ndarray, *, tile: int | None = None, tile_overlap: int | None = None
+    ) -> np.ndarray:
+        tile = int(self.params["tile"] if tile is None else tile)
+        overlap = int(self.params["tile_overlap"] if tile_overlap is None else tile_overlap)
+        if tile < 16 or overlap < 0:
+            raise ValueError(f"{self.name}: tile must be >= 16 and tile_overlap >= 0")
         multiple = 2 ** int(self.unet_params.get("depth", 2))
         self.net.eval()
         return predict_tiled(
