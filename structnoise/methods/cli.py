@@ -1,0 +1,284 @@
+"""The ``train`` and ``denoise`` commands, generic over every registered method.
+
+Examples::
+
+    structnoise train dvlae-small noisy.tif --out model/ --axis horizontal --max-minutes 20
+    structnoise train dvlae-small noisy.tif --out model/ --rf 10 --profile paper --seed 1
+    structnoise train care noisy.tif --clean clean.tif --out care-model/
+    structnoise denoise model/ noisy.tif denoised.tif --samples 100 --tile 512
+
+``--axis`` is accepted by methods that model structured noise along an axis,
+``--rf`` by methods with a receptive-field parameter, ``--clean`` is required by
+supervised methods; anything else a method takes is passed with ``--set KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+class Axis(StrEnum):
+    """Direction the noise is correlated along."""
+
+    horizontal = "horizontal"
+    vertical = "vertical"
+
+
+class Profile(StrEnum):
+    """Training profiles."""
+
+    quick = "quick"
+    paper = "paper"
+    smoke = "smoke"
+
+
+class Mode(StrEnum):
+    """Prediction of sampling methods."""
+
+    mmse = "mmse"
+    sample = "sample"
+    mean = "mean"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a dict; values are JSON where they parse, else strings."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _accepts_option(fn, name: str) -> bool:
+    """Whether a denoise function takes ``name`` explicitly."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return False
+    return name in params
+
+
+def build_method(
+    name: str,
+    *,
+    axis: str | None = None,
+    rf: int | None = None,
+    profile: str = "quick",
+    max_minutes: float | None = None,
+    seed: int = 0,
+    extra: dict[str, Any] | None = None,
+    progress: bool = True,
+):
+    """Create a registered method from command-line options, checking that it takes them.
+
+    Parameters
+    ----------
+    name : str
+        Registered method name.
+    axis : str, optional
+        Passed only to methods with ``info.uses_axis``; an error otherwise.
+    rf : int, optional
+        Passed only to methods with an ``rf`` parameter; an error otherwise.
+    profile : str
+        Training profile.
+    max_minutes : float, optional
+        Training budget.
+    seed : int
+        Seed.
+    extra : dict, optional
+        Further method parameters.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    Denoiser
+    """
+    from structnoise import methods
+
+    info = methods.method_info(name)
+    params: dict[str, Any] = dict(extra or {})
+    params.update(seed=seed, profile=profile, progress=progress)
+    if max_minutes is not None:
+        if max_minutes <= 0:
+            raise ValueError(f"--max-minutes must be positive, got {max_minutes}")
+        params["max_minutes"] = float(max_minutes)
+    if axis is not None:
+        if not info.uses_axis:
+            raise ValueError(f"{name} does not model structured noise along an axis: drop --axis")
+        params["axis"] = str(axis)
+    if rf is not None:
+        probe = methods.create(name, profile=profile)
+        taken = getattr(probe, "get_params", dict)()
+        if "rf" not in taken:
+            raise ValueError(f"{name} has no receptive-field parameter: drop --rf")
+        params["rf"] = int(rf)
+    return methods.create(name, **params)
+
+
+def train_command(
+    method: Annotated[str, typer.Argument(help="Method name (see `structnoise list methods`).")],
+    noisy: Annotated[Path, typer.Argument(help="Noisy images: TIFF stack, image or folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the model in.")],
+    axis: Annotated[
+        Axis | None,
+        typer.Option(help="Direction the noise is correlated along (methods with an axis)."),
+    ] = None,
+    rf: Annotated[
+        int | None, typer.Option(help="Receptive field in pixels (DVLAE's AR decoder).")
+    ] = None,
+    profile: Annotated[
+        Profile, typer.Option(help="quick: minutes on a CPU; paper: the paper's settings.")
+    ] = Profile.quick,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock training budget in minutes.")
+    ] = None,
+    clean: Annotated[
+        Path | None, typer.Option(help="Clean targets (required by supervised methods).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Further method parameter KEY=VALUE (repeatable)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model in --out.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train a method on noisy images and save it (then use `structnoise denoise`)."""
+    from structnoise import methods
+    from structnoise.io import read_stack
+
+    try:
+        info = methods.method_info(method)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from None
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise _fail(f"{out} exists and is not empty; choose another --out or pass --overwrite")
+    if info.needs_clean and clean is None:
+        raise _fail(f"{method} is supervised: pass the clean targets with --clean CLEAN.tif")
+    try:
+        model = build_method(
+            method,
+            axis=None if axis is None else axis.value,
+            rf=rf,
+            profile=profile.value,
+            max_minutes=max_minutes,
+            seed=seed,
+            extra=_parse_set(set_),
+            progress=progress,
+        )
+        x = read_stack(noisy)
+        c = read_stack(clean) if clean is not None else None
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if c is not None and not info.needs_clean:
+        typer.echo(f"note: {method} is unsupervised; it learns from the noisy images only")
+    budget = getattr(model, "budget_minutes", None)
+    typer.echo(
+        f"training {method} on {noisy} {tuple(x.shape)} (profile {profile.value}"
+        + (f", budget {budget:g} min" if budget else "")
+        + ")"
+    )
+    try:
+        model.fit(x, c if info.needs_clean or c is not None else None)
+    except (ValueError, TypeError) as exc:
+        raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    summary = getattr(model, "train_summary", None) or {}
+    if summary:
+        typer.echo(
+            f"trained {summary.get('steps', '?')} steps in {summary.get('minutes', 0):.1f} min "
+            f"(stopped by {summary.get('stopped_by', '?')})"
+        )
+    typer.echo(f"saved {method} to {out}")
+
+
+def denoise_command(
+    model_dir: Annotated[Path, typer.Argument(help="Folder written by `structnoise train`.")],
+    input_path: Annotated[Path, typer.Argument(help="Noisy TIFF stack, image or folder.")],
+    output: Annotated[Path, typer.Argument(help="Output TIFF (float32, input's shape).")],
+    samples: Annotated[
+        int | None,
+        typer.Option(help="Posterior samples averaged (sampling methods; default 100)."),
+    ] = None,
+    tile: Annotated[
+        int | None, typer.Option(help="Largest tile side for large images (network methods).")
+    ] = None,
+    mode: Annotated[
+        Mode | None,
+        typer.Option(help="Sampling methods: mmse (default), one sample, or mean latent."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the posterior samples (default: the model's).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Denoise images with a trained model and write a float32 TIFF."""
+    from structnoise import methods
+    from structnoise.io import read_stack, write_tiff
+
+    try:
+        model = methods.load(model_dir)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        raise _fail(str(exc.args[0] if exc.args else exc)) from None
+    target = getattr(model, "_denoise", model.denoise)
+    options: dict[str, Any] = {}
+    for flag, key, value in (
+        ("--samples", "n_samples", samples),
+        ("--tile", "tile", tile),
+        ("--mode", "mode", None if mode is None else mode.value),
+        ("--seed", "seed", seed),
+    ):
+        if value is None:
+            continue
+        if not _accepts_option(target, key):
+            raise _fail(f"{getattr(model, 'name', 'this method')} does not take {flag}")
+        options[key] = value
+    if hasattr(model, "progress"):
+        model.progress = progress
+    try:
+        x = read_stack(input_path)
+        result = model.denoise(x, **options)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    write_tiff(output, result)
+    typer.echo(f"wrote {output} {tuple(result.shape)} float32")
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add ``train`` and ``denoise`` to the ``structnoise`` command.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The root application.
+    """
+    app.command("train")(train_command)
+    app.command("denoise")(denoise_command)

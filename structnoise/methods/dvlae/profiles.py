@@ -1,0 +1,245 @@
+"""Presets (network sizes) and training profiles of DVLAE.
+
+Presets: the paper's two models (supplement 1.1), with the sizes of the authors' code
+(commit ``acbab39``), which is what the parameter counts refer to:
+
+========  ======  ============  =========  =========  ==========  ===========
+preset    levels  downsampling  filters C  z / level  AR filters  parameters
+========  ======  ============  =========  =========  ==========  ===========
+small     6       every level   64         32         64          ~3.15 M
+large     14      every other   128        64         64          ~26.1 M
+========  ======  ============  =========  =========  ==========  ===========
+
+Readings where the paper and the code differ (counts are of the whole model: ladder VAE +
+AR decoder + signal decoder):
+
+* Signal decoder width: the text says 128 filters; the authors' code builds it with ``C``
+  filters (64 small, 128 large). We follow the code (it produced the paper's numbers and
+  its parameter counts, about 3.1 M and 25.9 M); the large model is the same either way.
+  Unlike the code at ``acbab39`` the two middle layers do not share weights (that was a
+  list-multiplication slip), which adds 37 k (small) / 148 k (large) parameters.
+* Latent size of the large model's top level: the text says 128, the code uses 64 like
+  every other level; we follow the code.
+* The AR decoder's output head is one 1x1 convolution (as in the authors' training
+  notebook, ``n_out_layers=1``).
+
+Profiles (``paper``, ``quick``, ``smoke``) are :class:`TrainingProfile` values; each
+field says where it comes from. The ``quick`` profile's deviations from the paper are
+documented next to each value in :data:`QUICK`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from structnoise.methods.dvlae.network import Architecture
+
+PRESETS: dict[str, Architecture] = {
+    "small": Architecture(
+        n_filters=64,
+        z_dims=[32] * 6,
+        downsample=[True] * 6,
+        ar_filters=64,
+        sd_filters=64,
+    ),
+    "large": Architecture(
+        n_filters=128,
+        z_dims=[64] * 14,
+        downsample=[False, True] * 7,
+        ar_filters=64,
+        sd_filters=128,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainingProfile:
+    """How to train (and what to change in the network for the budget).
+
+    Attributes
+    ----------
+    crop : int
+        Side of the random training crops.
+    batch : int
+        Crops per forward pass.
+    accumulate : int
+        Forward passes whose gradients are accumulated per optimiser step ("virtual
+        batches" in the paper).
+    lr : float
+        Adamax learning rate of both optimisers.
+    max_steps : int or None
+        Limit on forward passes (the paper's "steps"); None = no limit.
+    steps_per_epoch : int or None
+        Forward passes per epoch; None = the authors' rule (as many crops per epoch as
+        fit into the training images: ``N * (H * W) // crop**2`` crops).
+    val_fraction : float
+        Fraction of the images held out for validation (random, seeded); 0 validates
+        on fixed crops of the training images.
+    val_crops : int
+        Validation crops per epoch.
+    plateau_patience : int
+        Epochs without improvement of the validation loss before the learning rate
+        drops by ``plateau_factor`` (ReduceLROnPlateau).
+    plateau_factor : float
+        Learning-rate factor on a plateau.
+    early_stop_patience : int
+        Epochs without improvement of the validation loss before training stops.
+    free_bits : float
+        KL floor in nats per pixel for every level: the loss uses
+        ``max(KL_level, free_bits)`` (0 = the plain ELBO of the paper).
+    kl_warmup_steps : int
+        Steps over which the KL weight rises linearly from 0 to 1 (0 = none).
+    precision : {"32", "bf16", "auto"}
+        Arithmetic of the convolutions: float32, bfloat16 autocast (loss terms stay in
+        float32), or "auto": bfloat16 where a quick probe shows it faster on this
+        device (CPUs with native bfloat16 instructions), else float32.
+    channels_last : bool
+        Use the channels-last memory layout (faster convolutions on CPUs).
+    threads : {"auto"} or None
+        CPU threads: None leaves torch's setting; "auto" keeps switching to the faster
+        of torch's setting and 1 thread (one thread wins on a CPU shared with other
+        busy processes), see :class:`structnoise.methods.dvlae.training.ThreadTuner`.
+    arch : dict
+        Overrides of the preset's :class:`Architecture` (e.g. narrower for a CPU).
+    n_levels : int or None
+        Keep only the lowest ``n_levels`` levels of the preset (None = all).
+    notes : str
+        Why the profile is what it is.
+    """
+
+    crop: int = 256
+    batch: int = 4
+    accumulate: int = 4
+    lr: float = 2e-3
+    max_steps: int | None = 80_000
+    steps_per_epoch: int | None = None
+    val_fraction: float = 0.1
+    val_crops: int = 16
+    plateau_patience: int = 50
+    plateau_factor: float = 0.1
+    early_stop_patience: int = 100
+    free_bits: float = 0.0
+    kl_warmup_steps: int = 0
+    precision: str = "32"
+    channels_last: bool = False
+    threads: str | None = None
+    arch: dict = field(default_factory=dict)
+    n_levels: int | None = None
+    notes: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable copy."""
+        return asdict(self)
+
+
+#: The paper's settings (supplement 1.2 and the authors' code), for a GPU.
+PAPER = TrainingProfile(
+    crop=256,
+    batch=4,
+    accumulate=4,
+    lr=2e-3,
+    max_steps=80_000,
+    steps_per_epoch=None,
+    val_fraction=0.1,
+    val_crops=16,
+    plateau_patience=50,
+    plateau_factor=0.1,
+    early_stop_patience=100,
+    free_bits=0.0,
+    kl_warmup_steps=0,
+    notes="Paper: random 256x256 crops, batch 16 as 4 accumulated batches of 4, Adamax 2e-3, "
+    "ReduceLROnPlateau(0.1, patience 50 epochs), early stop after 100 epochs, at most 80k "
+    "steps, plain ELBO, 90/10 image split, epoch = as many crops as fit into the images.",
+)
+
+#: Seconds, for tests and the registry's conformance check: a tiny network, a few steps.
+SMOKE = TrainingProfile(
+    crop=32,
+    batch=4,
+    accumulate=1,
+    lr=2e-3,
+    max_steps=12,
+    steps_per_epoch=6,
+    val_fraction=0.0,
+    val_crops=4,
+    plateau_patience=50,
+    early_stop_patience=100,
+    free_bits=0.1,
+    arch={"n_filters": 8, "z_dims": 4, "ar_filters": 8, "sd_filters": 8},
+    n_levels=2,
+    notes="Smoke test only (seconds): 2 levels of 8 filters, 12 steps of 4 crops of 32x32.",
+)
+
+#: Minutes on 2 CPU cores. Deviations from the paper, each with its reason:
+QUICK = TrainingProfile(
+    crop=64,
+    batch=8,
+    accumulate=1,
+    lr=2e-3,
+    max_steps=None,
+    steps_per_epoch=50,
+    val_fraction=0.0,
+    val_crops=16,
+    plateau_patience=20,
+    early_stop_patience=40,
+    free_bits=0.1,
+    kl_warmup_steps=0,
+    precision="auto",
+    channels_last=True,
+    threads="auto",
+    arch={"n_filters": 32, "z_dims": 16, "ar_filters": 32, "sd_filters": 32},
+    n_levels=None,
+    notes="CPU budget: see the module documentation of structnoise.methods.dvlae.profiles.",
+)
+
+PROFILES: dict[str, TrainingProfile] = {"paper": PAPER, "quick": QUICK, "smoke": SMOKE}
+
+
+def resolve_architecture(
+    preset: str, profile: TrainingProfile, overrides: dict | None = None
+) -> Architecture:
+    """The network for a preset, adapted by a profile and then by explicit overrides.
+
+    Parameters
+    ----------
+    preset : {"small", "large"}
+        The paper's model.
+    profile : TrainingProfile
+        Its ``arch`` and ``n_levels`` apply first.
+    overrides : dict, optional
+        Explicit :class:`Architecture` fields (``None`` values are ignored); ``z_dims``
+        may be one int for all levels; ``n_levels`` keeps the lowest levels.
+
+    Returns
+    -------
+    Architecture
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DVLAE preset {preset!r}: expected one of {sorted(PRESETS)}")
+    base = PRESETS[preset]
+    arch = replace(base, z_dims=list(base.z_dims), downsample=list(base.downsample))
+    changes = dict(profile.arch)
+    n_levels = profile.n_levels
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "n_levels":
+            n_levels = int(value)
+        else:
+            changes[key] = value
+    if n_levels is not None:
+        if not 1 <= n_levels <= len(arch.z_dims):
+            raise ValueError(f"n_levels must be in 1..{len(arch.z_dims)}, got {n_levels}")
+        arch.z_dims = arch.z_dims[:n_levels]
+        arch.downsample = arch.downsample[:n_levels]
+    if "z_dims" in changes and isinstance(changes["z_dims"], int):
+        changes["z_dims"] = [int(changes["z_dims"])] * len(arch.z_dims)
+    unknown = set(changes) - set(Architecture.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown DVLAE architecture field(s): {sorted(unknown)}")
+    arch = replace(arch, **changes)
+    if len(arch.z_dims) != len(arch.downsample):
+        raise ValueError(
+            f"z_dims has {len(arch.z_dims)} levels but the network has {len(arch.downsample)}"
+        )
+    return arch
