@@ -126,7 +126,7 @@ class CareamicsProfile:
 #: n2v reference scale (the paper does not give its baselines' training settings).
 PROFILES: dict[str, CareamicsProfile] = {
     "smoke": CareamicsProfile(patch=32, batch=4, max_steps=4, n_filters=8, lr=1e-3),
-    "quick": CareamicsProfile(patch=64, batch=16, max_steps=400, lr=1e-3),
+    "quick": CareamicsProfile(patch=64, batch=8, max_steps=1500, n_filters=16, lr=1e-3),
     "paper": CareamicsProfile(patch=64, batch=128, max_steps=80_000, lr_patience_steps=4000),
 }
 
@@ -390,6 +390,9 @@ class CareamicsDenoiser(BaseDenoiser):
     augment : {"none", "x_flip", "flips", "all"}, optional
         careamics augmentations: none, random X flips, X and Y flips, or flips and
         90-degree rotations (the careamics default; not allowed with a 1-D struct mask).
+    batch_norm : bool, optional
+        Batch normalisation in the UNet (default: yes for ``n2v``/``care``, as careamics;
+        no for ``sn2v``, see :class:`StructN2V`).
     tile : int
         Largest tile side at prediction (256); images are reflect-padded to a multiple
         of ``2**depth``.
@@ -409,11 +412,14 @@ class CareamicsDenoiser(BaseDenoiser):
     default_augment: ClassVar[str] = "all"
     #: UNet predicts a correction added to its input (CSBDeep's CARE default; n2v: no).
     residual: ClassVar[bool] = False
+    #: Batch normalisation in the UNet unless the user says otherwise (careamics: yes).
+    default_batch_norm: ClassVar[bool] = True
 
     def __init__(
         self,
         *,
         augment: str | None = None,
+        batch_norm: bool | None = None,
         tile: int = 256,
         tile_overlap: int = 48,
         device: str | None = None,
@@ -422,7 +428,8 @@ class CareamicsDenoiser(BaseDenoiser):
         extra = self._method_params()
         unknown = set(params) - set(_OVERRIDES) - set(_COMMON) - set(extra)
         if unknown:
-            known = ["augment", "tile", "tile_overlap", "device", *_OVERRIDES, *extra]
+            known = ["augment", "batch_norm", "tile", "tile_overlap", "device"]
+            known += [*_OVERRIDES, *extra]
             raise TypeError(
                 f"unknown parameter(s) {sorted(unknown)} for {type(self).__name__}; "
                 f"known: {', '.join(known)}"
@@ -440,8 +447,11 @@ class CareamicsDenoiser(BaseDenoiser):
         patch = params.get("patch")
         if patch is not None and (int(patch) < 8 or int(patch) & (int(patch) - 1)):
             raise ValueError(f"patch must be a power of two >= 8 (careamics), got {patch}")
+        if batch_norm is not None and not isinstance(batch_norm, bool):
+            raise ValueError(f"batch_norm must be true or false, got {batch_norm!r}")
         super().__init__(
             augment=augment,
+            batch_norm=batch_norm,
             tile=int(tile),
             tile_overlap=int(tile_overlap),
             device=device,
@@ -476,6 +486,12 @@ class CareamicsDenoiser(BaseDenoiser):
     def device(self) -> str:
         """The torch device used for training and prediction."""
         return pick_device(self.params.get("device"))
+
+    @property
+    def batch_norm(self) -> bool:
+        """Whether the UNet uses batch normalisation."""
+        value = self.params.get("batch_norm")
+        return self.default_batch_norm if value is None else bool(value)
 
     @property
     def augment(self) -> str:
@@ -524,6 +540,7 @@ class CareamicsDenoiser(BaseDenoiser):
                 "depth": prof.depth,
                 "num_channels_init": prof.n_filters,
                 "residual": self.residual,
+                "use_batch_norm": self.batch_norm,
             },
             optimizer="Adam",
             optimizer_params={"lr": prof.lr},
@@ -773,6 +790,13 @@ class StructN2V(CareamicsDenoiser):
     augment : {"none", "x_flip", "flips"}
         Augmentations; default ``"x_flip"``. Flips keep a 1-D mask's orientation,
         90-degree rotations would not and are refused.
+    batch_norm : bool
+        Default False. During training the struct mask fills a line around every blind
+        spot with random values that never occur at prediction; batch-normalisation
+        statistics learnt with them mis-scale the features at prediction, and the
+        output drifts away as training goes on (on ``embedded-stripe`` with careamics'
+        default UNet: 25.9 dB after 300 steps, 20.1 dB after 3000, the noisy input
+        having 26.9 dB; without batch normalisation 28.4 dB after 600 steps).
     **params
         As in :class:`CareamicsDenoiser`.
     """
@@ -780,6 +804,7 @@ class StructN2V(CareamicsDenoiser):
     info: ClassVar[MethodInfo] = _SN2V_INFO
     algorithm: ClassVar[str] = "n2v"
     default_augment: ClassVar[str] = "x_flip"
+    default_batch_norm: ClassVar[bool] = False
 
     def __init__(self, *, axis: str = "horizontal", span=None, **params: Any) -> None:
         if params.get("augment") == "all":
