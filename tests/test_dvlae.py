@@ -205,8 +205,8 @@ def test_tiled_and_untiled_agree_away_from_borders():
     with torch.no_grad():  # a random network whose output varies visibly with the input
         model.net.sd.net[-1].weight.mul_(1e3)
     model.mean, model.std, model.fitted = float(noisy.mean()), float(noisy.std()), True
-    whole = model.denoise(noisy, mode="mean", tile=160)
-    tiled = model.denoise(noisy, mode="mean", tile=96)
+    whole = model.denoise(noisy, mode="mean", tile=160, precision="32")
+    tiled = model.denoise(noisy, mode="mean", tile=96, precision="32")
     assert whole.std() > 1e-2  # the network's output follows the input
     inner = (slice(None), slice(32, 128), slice(32, 128))
     diff = np.abs(whole - tiled)[inner]
@@ -318,3 +318,12 @@ def test_thread_tuner_keeps_the_faster_setting(monkeypatch):
         tuner.restore()
     assert torch.get_num_threads() == 1  # the fixture's setting is restored
     torch.set_num_threads(before)
+
+
+def test_bfloat16_prediction_is_close_to_float32(fitted):
+    model, noisy, _ = fitted
+    a = model.denoise(noisy[:1], mode="mean", precision="32")
+    b = model.denoise(noisy[:1], mode="mean", precision="bf16")
+    assert b.dtype == np.float32
+    # relative error of bfloat16 arithmetic: well below the noise of any real image
+    assert np.abs(a - b).max() < 0.02 * (np.abs(a).max() + 1e-6) + 0.01 * noisy.std()

@@ -226,7 +226,9 @@ class ARDecoder(nn.Module):
         h = x
         for block, c in zip(self.blocks, conds, strict=True):
             h = block(h, c)
-        return self.out(h)
+        # mixture parameters in float32 even under bfloat16 autocast
+        with torch.autocast(h.device.type, enabled=False):
+            return self.out(h.float())
 
     def forward(self, x: torch.Tensor, s_code: torch.Tensor) -> torch.Tensor:
         """Mixture parameters for every pixel of ``x`` given ``s_code``.

@@ -12,6 +12,7 @@ from structnoise._validate import as_stack, check_axis
 from structnoise.methods.base import BaseDenoiser, MethodInfo
 from structnoise.methods.dvlae.network import Architecture, DVLAENet
 from structnoise.methods.dvlae.profiles import PROFILES, TrainingProfile, resolve_architecture
+from structnoise.methods.dvlae.speed import autocast, resolve_precision
 from structnoise.methods.tiling import predict_tiled
 from structnoise.utils import derive_seed, pick_device
 
@@ -25,8 +26,11 @@ _PROFILE_PARAMS = (
     "lr",
     "max_steps",
     "free_bits",
+    "free_bits_unit",
     "kl_warmup_steps",
     "precision",
+    "channels_last",
+    "threads",
 )
 #: Architecture fields a user may override through method parameters.
 _ARCH_PARAMS = ("n_filters", "z_dims", "n_levels", "sd_filters", "ar_filters", "scale_floor")
@@ -76,8 +80,11 @@ class DVLAE(BaseDenoiser):
         Largest tile side at prediction (None: 512; images up to 512 go whole).
     device : str, optional
         Torch device; None picks CUDA when available.
-    crop, batch, accumulate, lr, max_steps, free_bits, kl_warmup_steps, precision : optional
+    crop, batch, accumulate, lr, max_steps, free_bits, free_bits_unit, kl_warmup_steps : optional
         Override the training profile (see :mod:`structnoise.methods.dvlae.profiles`).
+    precision, channels_last, threads : optional
+        Arithmetic, memory layout and CPU threads of training (see the profiles);
+        ``precision`` ("32", "bf16", "auto") also sets the default of prediction.
     n_filters, z_dims, n_levels, sd_filters, ar_filters, scale_floor : optional
         Override the network sizes of the preset/profile.
     **common
@@ -250,13 +257,26 @@ class DVLAE(BaseDenoiser):
         }
 
     # ------------------------------------------------------------------ prediction
-    def _prepare(self):
+    def _inference_precision(self, precision: str | None) -> str:
+        """Arithmetic of prediction: the argument, else the method's, else "auto".
+
+        "auto" means bfloat16 autocast on CPUs that run it natively (about twice as
+        fast; the output layer stays float32) and float32 on GPUs.
+        """
+        precision = precision or self.params.get("precision") or "auto"
+        if precision == "auto" and str(self.device).startswith("cuda"):
+            return "32"
+        return resolve_precision(precision, self.device)
+
+    def _prepare(self, precision: str = "32"):
         import torch
 
         if self.net is None:
             raise RuntimeError(f"{self.name}: call fit() (or load a saved model) first")
         dev = self.device
+        fmt = torch.channels_last if precision == "bf16" and dev == "cpu" else None
         net = self.net.to(dev).eval()
+        net.to(memory_format=fmt or torch.contiguous_format)
         return torch, net, dev
 
     def _denoise(
@@ -267,6 +287,7 @@ class DVLAE(BaseDenoiser):
         tile: int | None = None,
         mode: str = "mmse",
         seed: int | None = None,
+        precision: str | None = None,
     ) -> np.ndarray:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -277,11 +298,14 @@ class DVLAE(BaseDenoiser):
         tile = 512 if tile is None else int(tile)
         if tile < self.min_size:
             raise ValueError(f"tile must be at least {self.min_size} pixels, got {tile}")
-        torch, net, dev = self._prepare()
+        prec = self._inference_precision(precision)
+        torch, net, dev = self._prepare(prec)
         seed = derive_seed(self.seed, "dvlae-denoise") if seed is None else int(seed)
+        fmt = torch.channels_last if prec == "bf16" and dev == "cpu" else torch.contiguous_format
 
         def fn(batch: np.ndarray) -> np.ndarray:
             x = torch.from_numpy((batch - self.mean) / self.std).to(dev)[:, None]
+            x = x.contiguous(memory_format=fmt)
             if mode == "mean":
                 out = net.signal(x, use_mean=True)
             elif mode == "sample":
@@ -291,7 +315,11 @@ class DVLAE(BaseDenoiser):
                 out = net.mmse(x, n, chunk=chunk)
             return (out[:, 0].float().cpu().numpy() * self.std + self.mean).astype(np.float32)
 
-        with torch.random.fork_rng(devices=_cuda_devices(dev)), torch.inference_mode():
+        with (
+            torch.random.fork_rng(devices=_cuda_devices(dev)),
+            torch.inference_mode(),
+            autocast(prec, dev),
+        ):
             torch.manual_seed(seed)
             return predict_tiled(
                 fn,

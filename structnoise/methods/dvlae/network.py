@@ -101,7 +101,11 @@ class SignalDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, s_code: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.net(s_code)
+        h = self.net[:-1](s_code)
+        # the output layer always runs in float32 (the denoised image keeps its precision
+        # when the rest runs under bfloat16 autocast)
+        with torch.autocast(h.device.type, enabled=False):
+            return self.net[-1](h.float())
 
 
 @dataclass
@@ -112,6 +116,8 @@ class Losses:
     kl: torch.Tensor
     kl_levels: torch.Tensor
     sd: torch.Tensor
+    #: Latent variables per input pixel at each level (for free bits per latent).
+    latents_per_pixel: torch.Tensor | None = None
 
     @property
     def elbo(self) -> torch.Tensor:
@@ -169,12 +175,15 @@ class DVLAENet(nn.Module):
         # Under autocast the convolutions run in reduced precision; the loss terms are
         # always computed in float32.
         kl_levels = torch.stack([k.float().sum() for k in out.kl]) / n_pix
+        per_pixel = torch.tensor([k.numel() / n_pix for k in out.kl], device=x.device)
         params = self.ar(x, out.s_code).float()
         x32 = x.float()
         nll = -self.ar.log_likelihood(x32, params).mean()
         s_hat = self.sd(out.s_code.detach())
         sd = F.mse_loss(s_hat.float(), x32)
-        return Losses(nll=nll, kl=kl_levels.sum(), kl_levels=kl_levels, sd=sd)
+        return Losses(
+            nll=nll, kl=kl_levels.sum(), kl_levels=kl_levels, sd=sd, latents_per_pixel=per_pixel
+        )
 
     def signal(self, x: torch.Tensor, *, use_mean: bool = False) -> torch.Tensor:
         """One denoised estimate (normalised units): encode, then signal-decode.

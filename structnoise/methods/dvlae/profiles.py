@@ -85,8 +85,11 @@ class TrainingProfile:
     early_stop_patience : int
         Epochs without improvement of the validation loss before training stops.
     free_bits : float
-        KL floor in nats per pixel for every level: the loss uses
-        ``max(KL_level, free_bits)`` (0 = the plain ELBO of the paper).
+        KL floor for every level: the loss uses ``max(KL_level, free_bits)`` (0 = the
+        plain ELBO of the paper), in the unit ``free_bits_unit``.
+    free_bits_unit : {"pixel", "latent"}
+        "pixel": nats per input pixel per level; "latent": nats per latent variable of
+        the level (coarse levels, with few variables, then get a small floor).
     kl_warmup_steps : int
         Steps over which the KL weight rises linearly from 0 to 1 (0 = none).
     precision : {"32", "bf16", "auto"}
@@ -95,8 +98,8 @@ class TrainingProfile:
         device (CPUs with native bfloat16 instructions), else float32.
     channels_last : bool
         Use the channels-last memory layout (faster convolutions on CPUs).
-    threads : {"auto"} or None
-        CPU threads: None leaves torch's setting; "auto" keeps switching to the faster
+    threads : {"auto", "fixed"} or None
+        CPU threads: None or "fixed" leave torch's setting; "auto" keeps switching to the faster
         of torch's setting and 1 thread (one thread wins on a CPU shared with other
         busy processes), see :class:`structnoise.methods.dvlae.training.ThreadTuner`.
     arch : dict
@@ -119,6 +122,7 @@ class TrainingProfile:
     plateau_factor: float = 0.1
     early_stop_patience: int = 100
     free_bits: float = 0.0
+    free_bits_unit: str = "pixel"
     kl_warmup_steps: int = 0
     precision: str = "32"
     channels_last: bool = False

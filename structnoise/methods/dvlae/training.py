@@ -146,7 +146,10 @@ def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: s
             return min(1.0, (self.n_batches + 1) / prof.kl_warmup_steps)
 
         def kl_term(self, losses: Losses) -> torch.Tensor:
-            if prof.free_bits > 0:
+            if prof.free_bits > 0 and prof.free_bits_unit == "latent":
+                per = losses.latents_per_pixel
+                kl = (torch.clamp(losses.kl_levels / per, min=prof.free_bits) * per).sum()
+            elif prof.free_bits > 0:
                 kl = torch.clamp(losses.kl_levels, min=prof.free_bits).sum()
             else:
                 kl = losses.kl
@@ -454,6 +457,8 @@ def train(
         net.to(memory_format=torch.channels_last)
     module = _make_module(net, prof, precision, device, [] if history is None else history)
     tuner = None
+    if prof.threads not in (None, "auto", "fixed"):
+        raise ValueError(f"threads must be 'auto' or 'fixed', got {prof.threads!r}")
     if prof.threads == "auto" and accelerator_is_cpu(device) and torch.get_num_threads() > 1:
         tuner = ThreadTuner(torch.get_num_threads())
     budget = _make_budget_callback(max_steps, max_seconds, progress, t0, snapshots, tuner)
