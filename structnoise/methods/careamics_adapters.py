@@ -391,8 +391,8 @@ class CareamicsDenoiser(BaseDenoiser):
         careamics augmentations: none, random X flips, X and Y flips, or flips and
         90-degree rotations (the careamics default; not allowed with a 1-D struct mask).
     batch_norm : bool, optional
-        Batch normalisation in the UNet (default: yes for ``n2v``/``care``, as careamics;
-        no for ``sn2v``, see :class:`StructN2V`).
+        Batch normalisation in the UNet (default: yes for ``care``, as careamics; no for
+        ``sn2v`` and ``n2v``, see :class:`StructN2V`).
     tile : int
         Largest tile side at prediction (256); images are reflect-padded to a multiple
         of ``2**depth``.
@@ -766,12 +766,15 @@ class N2V(CareamicsDenoiser):
     """Noise2Void (Krull et al. 2019) through careamics: single-pixel blind spot.
 
     The paper's choice for unstructured noise (Mouse Nuclei). Parameters as in
-    :class:`CareamicsDenoiser`.
+    :class:`CareamicsDenoiser`; ``batch_norm`` defaults to False: with careamics'
+    batch-normalised UNet the quick profile on ``embedded-stripe`` ended below the noisy
+    input (26.2 dB against 26.9 dB), without it above (27.8 dB), as for :class:`StructN2V`.
     """
 
     info: ClassVar[MethodInfo] = _N2V_INFO
     algorithm: ClassVar[str] = "n2v"
     default_augment: ClassVar[str] = "all"
+    default_batch_norm: ClassVar[bool] = False
 
 
 class StructN2V(CareamicsDenoiser):
