@@ -24,6 +24,7 @@ _PROFILE_PARAMS = (
     "batch",
     "accumulate",
     "lr",
+    "lr_schedule",
     "max_steps",
     "free_bits",
     "free_bits_unit",
@@ -80,8 +81,10 @@ class DVLAE(BaseDenoiser):
         Largest tile side at prediction (None: 512; images up to 512 go whole).
     device : str, optional
         Torch device; None picks CUDA when available.
-    crop, batch, accumulate, lr, max_steps, free_bits, free_bits_unit, kl_warmup_steps : optional
+    crop, batch, accumulate, lr, lr_schedule, max_steps, free_bits, free_bits_unit : optional
         Override the training profile (see :mod:`structnoise.methods.dvlae.profiles`).
+    kl_warmup_steps : optional
+        Likewise.
     precision, channels_last, threads : optional
         Arithmetic, memory layout and CPU threads of training (see the profiles);
         ``precision`` ("32", "bf16", "auto") also sets the default of prediction.

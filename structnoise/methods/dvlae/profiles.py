@@ -82,6 +82,10 @@ class TrainingProfile:
         drops by ``plateau_factor`` (ReduceLROnPlateau).
     plateau_factor : float
         Learning-rate factor on a plateau.
+    lr_schedule : {"plateau", "linear"}
+        "plateau": ReduceLROnPlateau on the validation losses (the paper); "linear": the
+        learning rate falls linearly to 0 over the budget (steps or minutes, whichever
+        runs out first), the best known schedule for a fixed training budget.
     early_stop_patience : int
         Epochs without improvement of the validation loss before training stops.
     free_bits : float
@@ -120,6 +124,7 @@ class TrainingProfile:
     val_crops: int = 16
     plateau_patience: int = 50
     plateau_factor: float = 0.1
+    lr_schedule: str = "plateau"
     early_stop_patience: int = 100
     free_bits: float = 0.0
     free_bits_unit: str = "pixel"

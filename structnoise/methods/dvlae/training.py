@@ -105,7 +105,14 @@ def fixed_crops(images: torch.Tensor, crop, n: int, seed: int) -> torch.Tensor:
     return CropBatches(images, crop, n, 1, seed)[0]
 
 
-def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: str, history: list):
+def _make_module(
+    net: DVLAENet,
+    prof: TrainingProfile,
+    precision: str,
+    device: str,
+    history: list,
+    progress_fn=None,
+):
     import lightning.pytorch as pl
 
     memory_format = torch.channels_last if prof.channels_last else torch.contiguous_format
@@ -127,6 +134,7 @@ def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: s
             self.last_train: dict[str, float] = {}
             self.epoch_log: list[dict] = history
             self._train_acc: list[tuple[float, float, float, float]] = []
+            self._kl_levels: list[np.ndarray] = []
 
         def configure_optimizers(self):
             vae_params = list(self.net.vae.parameters()) + list(self.net.ar.parameters())
@@ -170,6 +178,11 @@ def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: s
                     raise FloatingPointError("DVLAE training diverged (non-finite loss)")
             self.n_batches += 1
             if self.n_batches % prof.accumulate == 0:
+                if prof.lr_schedule == "linear" and progress_fn is not None:
+                    factor = max(0.0, 1.0 - progress_fn(self.n_batches))
+                    for o in opts:
+                        for group in o.param_groups:
+                            group["lr"] = prof.lr * factor
                 for o in opts:
                     o.step()
                     o.zero_grad(set_to_none=True)
@@ -180,6 +193,7 @@ def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: s
                 float(losses.sd.detach()),
             )
             self._train_acc.append(vals)
+            self._kl_levels.append(losses.kl_levels.detach().float().cpu().numpy())
             self.last_train = dict(zip(("elbo", "nll", "kl", "sd"), vals, strict=True))
 
         def validation_step(self, batch, batch_idx):
@@ -197,13 +211,16 @@ def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: s
             self._val = []
             n = arr[:, 3].sum()
             elbo, kl, sd = (arr[:, i].sum() / n for i in range(3))
-            for sched, value in zip(self.sched, (elbo, sd), strict=True):
-                if math.isfinite(value):
-                    sched.step(value)
+            if prof.lr_schedule == "plateau":
+                for sched, value in zip(self.sched, (elbo, sd), strict=True):
+                    if math.isfinite(value):
+                        sched.step(value)
             self.log("val_elbo", float(elbo), prog_bar=False)
             self.log("val_sd", float(sd), prog_bar=False)
             tr = np.asarray(self._train_acc) if self._train_acc else np.full((1, 4), np.nan)
+            kl_levels = np.mean(self._kl_levels, axis=0) if self._kl_levels else []
             self._train_acc = []
+            self._kl_levels = []
             self.epoch_log.append(
                 {
                     "epoch": int(self.current_epoch),
@@ -212,6 +229,7 @@ def _make_module(net: DVLAENet, prof: TrainingProfile, precision: str, device: s
                     "train_nll": float(np.mean(tr[:, 1])),
                     "train_kl": float(np.mean(tr[:, 2])),
                     "train_sd": float(np.mean(tr[:, 3])),
+                    "train_kl_levels": [round(float(v), 5) for v in kl_levels],
                     "val_elbo": float(elbo),
                     "val_kl": float(kl),
                     "val_sd": float(sd),
@@ -243,6 +261,7 @@ def _make_budget_callback(
         def __init__(self) -> None:
             self.stopped_by = "early stopping"
             self.paused = 0.0
+            self.started = time.monotonic()
             self.marks = list(marks)
             total = max_steps if max_steps is not None else None
             self.bar = tqdm(
@@ -279,6 +298,16 @@ def _make_budget_callback(
             elif max_seconds is not None and elapsed >= max_seconds:
                 self.stopped_by = "time budget"
                 trainer.should_stop = True
+
+        def progress(self, steps: int) -> float:
+            """Fraction of the budget (steps or time, whichever is further) used."""
+            frac = 0.0
+            if max_steps is not None:
+                frac = steps / max_steps
+            if max_seconds is not None:
+                elapsed = time.monotonic() - t0 - self.paused
+                frac = max(frac, elapsed / max_seconds)
+            return min(1.0, frac)
 
         def close(self) -> None:
             self.bar.close()
@@ -455,13 +484,19 @@ def train(
     precision = resolve_precision(prof.precision, device)
     if prof.channels_last:
         net.to(memory_format=torch.channels_last)
-    module = _make_module(net, prof, precision, device, [] if history is None else history)
     tuner = None
     if prof.threads not in (None, "auto", "fixed"):
         raise ValueError(f"threads must be 'auto' or 'fixed', got {prof.threads!r}")
     if prof.threads == "auto" and accelerator_is_cpu(device) and torch.get_num_threads() > 1:
         tuner = ThreadTuner(torch.get_num_threads())
     budget = _make_budget_callback(max_steps, max_seconds, progress, t0, snapshots, tuner)
+    if prof.lr_schedule not in ("plateau", "linear"):
+        raise ValueError(f"lr_schedule must be 'plateau' or 'linear', got {prof.lr_schedule!r}")
+    if prof.lr_schedule == "linear" and max_steps is None and max_seconds is None:
+        raise ValueError("lr_schedule='linear' needs a step limit or a time budget")
+    module = _make_module(
+        net, prof, precision, device, [] if history is None else history, budget.progress
+    )
     early = EarlyStopping(monitor="val_sd", patience=prof.early_stop_patience, mode="min")
     accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
     with contextlib.ExitStack() as stack:
