@@ -189,6 +189,7 @@ def test_learnt_baselines_improve_psnr():
     noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
     before = np.mean([psnr(c, x) for c, x in zip(clean, noisy, strict=True)])
     settings = {"profile": "smoke", "seed": 0, "max_steps": 40, "batch": 8, "n_filters": 16}
+    settings["max_minutes"] = 30.0  # step-bound even on a loaded machine
     care = methods.create("care", **settings).fit(noisy, clean).denoise(noisy)
     n2v = methods.create("n2v", **settings).fit(noisy).denoise(noisy)
     for out in (care, n2v):
