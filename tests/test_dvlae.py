@@ -327,3 +327,23 @@ def test_bfloat16_prediction_is_close_to_float32(fitted):
     assert b.dtype == np.float32
     # relative error of bfloat16 arithmetic: well below the noise of any real image
     assert np.abs(a - b).max() < 0.02 * (np.abs(a).max() + 1e-6) + 0.01 * noisy.std()
+
+
+def test_signal_decoder_finishing_phase_and_weight_average():
+    noisy, _ = _stripes(n=4, size=64)
+    model = methods.create(
+        "dvlae-small", profile="smoke", max_steps=12, sd_finish=0.5, ema_decay=0.9
+    )
+    frozen = {}
+
+    def snap(m, info):  # the encoder at the start of the finishing phase
+        frozen.update({k: v.clone() for k, v in m.net.vae.state_dict().items()})
+
+    model.snapshot_hook = ([7], snap, "steps")
+    model.fit(noisy)
+    assert model.train_summary["signal_decoder_only_from_step"] == 6
+    # the encoder did not change while the signal decoder trained alone
+    for k, v in model.net.vae.state_dict().items():
+        torch.testing.assert_close(v, frozen[k])
+    assert all(p.requires_grad for p in model.net.parameters())
+    assert np.isfinite(model.denoise(noisy[:1], n_samples=2)).all()

@@ -29,6 +29,8 @@ _PROFILE_PARAMS = (
     "free_bits",
     "free_bits_unit",
     "kl_warmup_steps",
+    "ema_decay",
+    "sd_finish",
     "precision",
     "channels_last",
     "threads",
@@ -83,7 +85,7 @@ class DVLAE(BaseDenoiser):
         Torch device; None picks CUDA when available.
     crop, batch, accumulate, lr, lr_schedule, max_steps, free_bits, free_bits_unit : optional
         Override the training profile (see :mod:`structnoise.methods.dvlae.profiles`).
-    kl_warmup_steps : optional
+    kl_warmup_steps, ema_decay, sd_finish : optional
         Likewise.
     precision, channels_last, threads : optional
         Arithmetic, memory layout and CPU threads of training (see the profiles);
@@ -257,6 +259,7 @@ class DVLAE(BaseDenoiser):
             "device": self.device,
             "precision": result.precision,
             "steps_per_thread_count": result.threads,
+            "signal_decoder_only_from_step": result.finish_start_step,
         }
 
     # ------------------------------------------------------------------ prediction

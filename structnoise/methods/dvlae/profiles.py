@@ -96,6 +96,14 @@ class TrainingProfile:
         the level (coarse levels, with few variables, then get a small floor).
     kl_warmup_steps : int
         Steps over which the KL weight rises linearly from 0 to 1 (0 = none).
+    sd_finish : float
+        Fraction of the budget (steps or minutes, whichever runs out first) spent at the
+        end training the signal decoder alone, on the frozen encoder in evaluation mode
+        (as at prediction). The paper trains the two together and notes that a signal
+        decoder trained after the VAE performs the same; 0 = joint training throughout.
+    ema_decay : float or None
+        Keep an exponential moving average of the weights (decay per optimiser step)
+        and use it as the trained model (None = the last weights, as the paper).
     precision : {"32", "bf16", "auto"}
         Arithmetic of the convolutions: float32, bfloat16 autocast (loss terms stay in
         float32), or "auto": bfloat16 where a quick probe shows it faster on this
@@ -129,6 +137,8 @@ class TrainingProfile:
     free_bits: float = 0.0
     free_bits_unit: str = "pixel"
     kl_warmup_steps: int = 0
+    ema_decay: float | None = None
+    sd_finish: float = 0.0
     precision: str = "32"
     channels_last: bool = False
     threads: str | None = None

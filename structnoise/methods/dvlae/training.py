@@ -41,6 +41,7 @@ class FitResult:
     history: list[dict]
     precision: str
     threads: dict
+    finish_start_step: int | None = None
 
 
 class CropBatches(torch.utils.data.Dataset):
@@ -112,6 +113,7 @@ def _make_module(
     device: str,
     history: list,
     progress_fn=None,
+    ema: WeightAverage | None = None,
 ):
     import lightning.pytorch as pl
 
@@ -130,6 +132,8 @@ def _make_module(
             self.automatic_optimization = False
             self.n_batches = 0
             self.bad_steps = 0
+            self.finishing_started = False
+            self.finish_start_step = None
             self._val: list[tuple[float, float, float, float]] = []
             self.last_train: dict[str, float] = {}
             self.epoch_log: list[dict] = history
@@ -163,7 +167,48 @@ def _make_module(
                 kl = losses.kl
             return self.kl_weight() * kl
 
+        def finishing(self) -> bool:
+            """Whether training is in its final, signal-decoder-only phase."""
+            if self.finishing_started:
+                return True
+            if prof.sd_finish <= 0 or progress_fn is None:
+                return False
+            if progress_fn(self.n_batches) < 1.0 - prof.sd_finish:
+                return False
+            self.finishing_started = True
+            self.finish_start_step = self.n_batches
+            if ema is not None:  # the averaged encoder is the final one
+                ema.load_into_net()
+            for o in self.optimizers():
+                o.zero_grad(set_to_none=True)
+            for p in list(self.net.vae.parameters()) + list(self.net.ar.parameters()):
+                p.requires_grad_(False)
+            return True
+
+        def finishing_step(self, batch):
+            """Train the signal decoder alone on the frozen encoder in evaluation mode."""
+            self.net.vae.eval()
+            self.net.ar.eval()
+            b = batch.contiguous(memory_format=memory_format)
+            with torch.no_grad(), autocast(precision, device):
+                s_code = self.net.vae(b).s_code
+            with autocast(precision, device):
+                s_hat = self.net.sd(s_code)
+            sd = torch.nn.functional.mse_loss(s_hat.float(), b.float())
+            opt_sd = self.optimizers()[1]
+            if torch.isfinite(sd):
+                self.manual_backward(sd)
+                opt_sd.step()
+            opt_sd.zero_grad(set_to_none=True)
+            self.n_batches += 1
+            nan = float("nan")
+            vals = (nan, nan, nan, float(sd.detach()))
+            self._train_acc.append(vals)
+            self.last_train = {"sd": vals[3]}
+
         def training_step(self, batch, batch_idx):
+            if self.finishing():
+                return self.finishing_step(batch)
             losses = run(batch)
             loss = losses.nll + self.kl_term(losses)
             total = (loss + losses.sd) / prof.accumulate
@@ -186,6 +231,8 @@ def _make_module(
                 for o in opts:
                     o.step()
                     o.zero_grad(set_to_none=True)
+                if ema is not None and not self.finishing_started:
+                    ema.update()
             vals = (
                 float(losses.elbo.detach()),
                 float(losses.nll.detach()),
@@ -197,6 +244,8 @@ def _make_module(
             self.last_train = dict(zip(("elbo", "nll", "kl", "sd"), vals, strict=True))
 
         def validation_step(self, batch, batch_idx):
+            if self.finishing_started:
+                self.net.vae.eval()
             with torch.no_grad():
                 losses = run(batch)
             n = batch.shape[0]
@@ -219,16 +268,24 @@ def _make_module(
             self.log("val_sd", float(sd), prog_bar=False)
             tr = np.asarray(self._train_acc) if self._train_acc else np.full((1, 4), np.nan)
             kl_levels = np.mean(self._kl_levels, axis=0) if self._kl_levels else []
+            tr = tr.astype(float)
             self._train_acc = []
             self._kl_levels = []
             self.epoch_log.append(
                 {
                     "epoch": int(self.current_epoch),
                     "steps": int(self.n_batches),
-                    "train_elbo": float(np.mean(tr[:, 0])),
-                    "train_nll": float(np.mean(tr[:, 1])),
-                    "train_kl": float(np.mean(tr[:, 2])),
+                    "train_elbo": float(np.nanmean(tr[:, 0]))
+                    if not self.finishing_started
+                    else float("nan"),
+                    "train_nll": float(np.nanmean(tr[:, 1]))
+                    if not self.finishing_started
+                    else float("nan"),
+                    "train_kl": float(np.nanmean(tr[:, 2]))
+                    if not self.finishing_started
+                    else float("nan"),
                     "train_sd": float(np.mean(tr[:, 3])),
+                    "phase": "signal decoder only" if self.finishing_started else "joint",
                     "train_kl_levels": [round(float(v), 5) for v in kl_levels],
                     "val_elbo": float(elbo),
                     "val_kl": float(kl),
@@ -242,7 +299,13 @@ def _make_module(
 
 
 def _make_budget_callback(
-    max_steps, max_seconds, progress: bool, t0: float, snapshots, tuner: ThreadTuner | None
+    max_steps,
+    max_seconds,
+    progress: bool,
+    t0: float,
+    snapshots,
+    tuner: ThreadTuner | None,
+    ema: WeightAverage | None = None,
 ):
     import lightning.pytorch as pl
     from tqdm.auto import tqdm
@@ -283,7 +346,9 @@ def _make_budget_callback(
                 was_training = module.training
                 module.eval()
                 try:
-                    hook(module.n_batches, elapsed, mark)
+                    use_avg = ema is not None and not module.finishing_started
+                    with ema.swapped_in() if use_avg else contextlib.nullcontext():
+                        hook(module.n_batches, elapsed, mark)
                 finally:
                     module.train(was_training)
                 self.paused += time.monotonic() - started
@@ -388,6 +453,61 @@ class ThreadTuner:
         return {str(k): v for k, v in self.steps_at.items()}
 
 
+class WeightAverage:
+    """Exponential moving average of a network's weights and buffers.
+
+    Evaluating with averaged weights removes much of the step-to-step fluctuation of a
+    short, noisy training run (Polyak averaging). ``decay`` is warmed up as
+    ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network being trained.
+    decay : float
+        Weight of the old average per update (e.g. 0.99).
+    """
+
+    def __init__(self, net: torch.nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
+        self.net = net
+        self.decay = float(decay)
+        self.updates = 0
+        self.avg = {
+            k: v.detach().clone() for k, v in net.state_dict().items() if v.is_floating_point()
+        }
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Blend the current weights into the average."""
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        state = self.net.state_dict()
+        for k, a in self.avg.items():
+            v = state[k].detach()
+            if a.device != v.device:  # the trainer moved the network
+                a = self.avg[k] = a.to(v.device)
+            a.lerp_(v.to(a.dtype), 1.0 - d)
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """Temporarily load the averaged weights into the network."""
+        backup = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        self.load_into_net()
+        try:
+            yield
+        finally:
+            self.net.load_state_dict(backup)
+
+    @torch.no_grad()
+    def load_into_net(self) -> None:
+        """Replace the network's weights by the average (at the end of training)."""
+        state = self.net.state_dict()
+        for k, a in self.avg.items():
+            state[k].copy_(a)
+
+
 @contextlib.contextmanager
 def _quiet_lightning():
     names = ["lightning.pytorch", "lightning.fabric", "lightning"]
@@ -489,13 +609,14 @@ def train(
         raise ValueError(f"threads must be 'auto' or 'fixed', got {prof.threads!r}")
     if prof.threads == "auto" and accelerator_is_cpu(device) and torch.get_num_threads() > 1:
         tuner = ThreadTuner(torch.get_num_threads())
-    budget = _make_budget_callback(max_steps, max_seconds, progress, t0, snapshots, tuner)
+    ema = WeightAverage(net, prof.ema_decay) if prof.ema_decay else None
+    budget = _make_budget_callback(max_steps, max_seconds, progress, t0, snapshots, tuner, ema)
     if prof.lr_schedule not in ("plateau", "linear"):
         raise ValueError(f"lr_schedule must be 'plateau' or 'linear', got {prof.lr_schedule!r}")
     if prof.lr_schedule == "linear" and max_steps is None and max_seconds is None:
         raise ValueError("lr_schedule='linear' needs a step limit or a time budget")
     module = _make_module(
-        net, prof, precision, device, [] if history is None else history, budget.progress
+        net, prof, precision, device, [] if history is None else history, budget.progress, ema
     )
     early = EarlyStopping(monitor="val_sd", patience=prof.early_stop_patience, mode="min")
     accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
@@ -522,6 +643,10 @@ def train(
             budget.close()
             if tuner is not None:
                 tuner.restore()
+        if ema is not None and not module.finishing_started:
+            ema.load_into_net()
+    for p in net.parameters():
+        p.requires_grad_(True)
     net.cpu()
     if prof.channels_last:
         net.to(memory_format=torch.contiguous_format)
@@ -529,6 +654,7 @@ def train(
         steps=module.n_batches,
         seconds=time.monotonic() - t0 - budget.paused,
         stopped_by=budget.stopped_by,
+        finish_start_step=module.finish_start_step,
         history=module.epoch_log,
         precision=precision,
         threads=tuner.summary() if tuner is not None else {str(torch.get_num_threads()): -1},
