@@ -76,11 +76,18 @@ def _accepts_option(fn, name: str) -> bool:
     return name in params
 
 
+def _int_option(flag: str, value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{flag} must be a whole number or 'auto', got {value!r}") from None
+
+
 def build_method(
     name: str,
     *,
     axis: str | None = None,
-    rf: int | None = None,
+    rf: int | str | None = None,
     profile: str = "quick",
     max_minutes: float | None = None,
     seed: int = 0,
@@ -95,7 +102,7 @@ def build_method(
         Registered method name.
     axis : str, optional
         Passed only to methods with ``info.uses_axis``; an error otherwise.
-    rf : int, optional
+    rf : int or "auto", optional
         Passed only to methods with an ``rf`` parameter; an error otherwise.
     profile : str
         Training profile.
@@ -130,7 +137,7 @@ def build_method(
         taken = getattr(probe, "get_params", dict)()
         if "rf" not in taken:
             raise ValueError(f"{name} has no receptive-field parameter: drop --rf")
-        params["rf"] = int(rf)
+        params["rf"] = "auto" if str(rf).strip().lower() == "auto" else _int_option("--rf", rf)
     return methods.create(name, **params)
 
 
@@ -143,7 +150,11 @@ def train_command(
         typer.Option(help="Direction the noise is correlated along (methods with an axis)."),
     ] = None,
     rf: Annotated[
-        int | None, typer.Option(help="Receptive field in pixels (DVLAE's AR decoder).")
+        str | None,
+        typer.Option(
+            help="Receptive field of DVLAE's AR decoder: pixels, or 'auto' (matched to the "
+            "noise's correlation length). Default: the profile's (quick: auto, paper: 40)."
+        ),
     ] = None,
     profile: Annotated[
         Profile, typer.Option(help="quick: minutes on a CPU; paper: the paper's settings.")

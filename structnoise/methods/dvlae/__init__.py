@@ -9,7 +9,7 @@ See :class:`~structnoise.methods.dvlae.method.DVLAE` for the parameters and
 :mod:`structnoise.methods.dvlae.profiles` for the presets and training profiles.
 """
 
-from structnoise.methods.dvlae.method import DVLAE, INFO_LARGE, INFO_SMALL
+from structnoise.methods.dvlae.method import DVLAE, INFO_LARGE, INFO_SMALL, auto_rf
 from structnoise.methods.registry import register
 
 
@@ -25,4 +25,4 @@ def dvlae_large(**params) -> DVLAE:
     return DVLAE(variant="large", **params)
 
 
-__all__ = ["DVLAE", "dvlae_large", "dvlae_small"]
+__all__ = ["DVLAE", "auto_rf", "dvlae_large", "dvlae_small"]
