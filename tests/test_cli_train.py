@@ -100,6 +100,8 @@ def test_train_refuses_options_the_method_does_not_take(noisy_tif, tmp_path):
         "dvlae-small", str(noisy_tif), "--out", str(tmp_path / "m"), "--set", "n_filterz=3"
     )
     assert result.exit_code == 1 and "unknown DVLAE parameter" in result.output
+    result = _train("dvlae-small", str(noisy_tif), "--out", str(tmp_path / "m"), "--rf", "far")
+    assert result.exit_code == 1 and "--rf must be a whole number or 'auto'" in result.output
 
 
 def test_train_generic_method_and_overwrite(noisy_tif, tmp_path):

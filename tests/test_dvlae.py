@@ -279,6 +279,8 @@ def test_bad_parameters_give_clear_errors(fitted):
         methods.create("dvlae-small", axis="diagonal")
     with pytest.raises(ValueError, match="rf must be at least 1"):
         methods.create("dvlae-small", rf=0)
+    with pytest.raises(ValueError, match="rf must be a number of pixels or 'auto'"):
+        methods.create("dvlae-small", rf="long")
     with pytest.raises(TypeError, match="unknown DVLAE parameter"):
         methods.create("dvlae-small", n_filterz=3)
     with pytest.raises(ValueError, match="unknown profile"):
@@ -347,3 +349,50 @@ def test_signal_decoder_finishing_phase_and_weight_average():
         torch.testing.assert_close(v, frozen[k])
     assert all(p.requires_grad for p in model.net.parameters())
     assert np.isfinite(model.denoise(noisy[:1], n_samples=2)).all()
+
+
+def test_auto_rf_follows_the_noise_correlation_length():
+    """Stripe noise (a sigma-1 blur) gives a short field, a non-decaying pattern the max."""
+    from structnoise.methods.dvlae import auto_rf
+
+    rng = np.random.default_rng(0)
+    flat = np.full((8, 96, 96), 0.5)
+    stripes = flat + gaussian_blur_rows(rng.normal(0, 0.05, flat.shape))
+    rf = auto_rf(stripes, "horizontal")
+    assert 2 <= rf <= 12
+    # the same noise seen across its axis is uncorrelated: the smallest field
+    assert auto_rf(stripes, "vertical") == 2
+    assert auto_rf(np.swapaxes(stripes, 1, 2), "vertical") == rf
+    # a column pattern that never decays along the column (checkerboard-like)
+    pattern = np.tile(np.repeat([0.1, 0.1, -0.1, -0.1], 24), (8, 96, 1))
+    cols = flat + pattern + rng.normal(0, 0.02, flat.shape)
+    assert auto_rf(cols, "vertical") == 40
+    assert auto_rf(cols, "vertical", max_rf=25) == 25
+
+
+def test_auto_rf_is_resolved_at_fit_and_saved(tmp_path):
+    noisy, _ = _stripes(n=3, size=48)
+    model = methods.create("dvlae-small", profile="smoke", rf="auto", max_steps=2)
+    assert model.get_params()["rf"] == "auto"
+    model.fit(noisy)
+    expected = __import__("structnoise.methods.dvlae", fromlist=["auto_rf"]).auto_rf(noisy)
+    assert model.net.ar.rf == model.arch.rf == expected == model.train_summary["rf"]
+    model.save(tmp_path / "m")
+    again = methods.load(tmp_path / "m")
+    assert again.arch.rf == expected
+    np.testing.assert_allclose(
+        again.denoise(noisy, mode="mean"), model.denoise(noisy, mode="mean"), atol=1e-5
+    )
+
+
+def test_profile_default_rf():
+    assert methods.create("dvlae-small", profile="paper").arch.rf == 40
+    assert methods.create("dvlae-small", profile="quick").get_params()["rf"] == 40
+    assert methods.create("dvlae-small", rf=6).arch.rf == 6
+
+
+def gaussian_blur_rows(a):
+    """Blur along rows with a Gaussian of sigma 1 (the stripe recipe)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(a, 1.0, axis=-1)
