@@ -4,7 +4,9 @@ For each dataset, ``dvlae-small`` (profile ``quick``) is fitted on the noisy tra
 test images together (unsupervised methods may see the images they denoise, as the
 authors' code does), for ``--minutes`` of training; at each of ``--marks`` minutes the
 training clock is paused and the test images are denoised (MMSE of ``--samples``
-posterior samples, and the single mean-latent pass). Baselines on the same test images:
+posterior samples, and the single mean-latent pass). The AR receptive field is set per
+noise model (:data:`RF`: stripe 6, checkerboard 40), as a user reads it from the noise
+autocorrelation (``structnoise analyze``). Baselines on the same test images:
 the noisy input and an untuned Gaussian blur (sigma 1).
 
 Datasets:
