@@ -17,12 +17,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +27,7 @@ import torch
 from torch import nn
 
 from structnoise.methods.ladder import LadderVAE
+from structnoise.methods.lightning_utils import fit_quietly, quiet_lightning
 
 
 class HDNNet(nn.Module):
@@ -235,26 +232,6 @@ class CropBatches(torch.utils.data.Dataset):
         return self.draw(self.batch)
 
 
-@contextlib.contextmanager
-def quiet_lightning():
-    """Silence Lightning's info messages and its data-loader warnings."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*num_workers.*")
-        warnings.filterwarnings("ignore", message=".*[Ll]it[Ll]ogger.*")
-        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
-        warnings.filterwarnings("ignore", message=".*treespec.*")
-        try:
-            yield
-        finally:
-            for lg, lv in zip(loggers, levels, strict=True):
-                lg.setLevel(lv)
-
-
 def _module(net: HDNNet, log_likelihood, prof, free_bits: float):
     import lightning.pytorch as pl
 
@@ -438,7 +415,6 @@ def train(
     """
     t0 = time.monotonic()
     with quiet_lightning():
-        import lightning.pytorch as pl
         from lightning.pytorch.callbacks import EarlyStopping
 
     crop = min([prof.patch] + [min(im.shape[-2:]) for im in images])
@@ -459,28 +435,18 @@ def train(
         callbacks.append(
             EarlyStopping(monitor="val_loss", patience=prof.early_stop_patience, mode="min")
         )
-    accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
-    with contextlib.ExitStack() as stack:
-        if work_dir is None:
-            work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="hdn-"))
-        stack.enter_context(quiet_lightning())
-        trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=1,
-            max_epochs=-1,
-            max_steps=-1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
+    try:
+        fit_quietly(
+            module,
+            loader,
+            val_loader,
             callbacks=callbacks,
-            default_root_dir=work_dir,
+            device=device,
+            work_dir=work_dir,
+            prefix="hdn-",
         )
-        try:
-            trainer.fit(module, loader, val_loader)
-        finally:
-            budget.close()
+    finally:
+        budget.close()
     net.cpu()
     return FitResult(
         steps=module.n_batches,

@@ -11,11 +11,8 @@ when the wall-clock budget is spent.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
-import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +21,7 @@ import torch
 from structnoise.methods.dvlae.network import DVLAENet, Losses
 from structnoise.methods.dvlae.profiles import TrainingProfile
 from structnoise.methods.dvlae.speed import autocast, resolve_precision
+from structnoise.methods.lightning_utils import fit_quietly
 
 
 def accelerator_is_cpu(device: str) -> bool:
@@ -508,27 +506,6 @@ class WeightAverage:
             state[k].copy_(a)
 
 
-@contextlib.contextmanager
-def _quiet_lightning():
-    names = ["lightning.pytorch", "lightning.fabric", "lightning"]
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*num_workers.*")
-        warnings.filterwarnings("ignore", message=".*LitLogger.*")
-        warnings.filterwarnings("ignore", message=".*litlogger.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
-        try:
-            yield
-        finally:
-            for lg, lv in zip(loggers, levels, strict=True):
-                lg.setLevel(lv)
-
-
 def train(
     net: DVLAENet,
     train_images: torch.Tensor,
@@ -580,7 +557,6 @@ def train(
     -------
     FitResult
     """
-    import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
 
     t0 = time.monotonic()
@@ -619,32 +595,22 @@ def train(
         net, prof, precision, device, [] if history is None else history, budget.progress, ema
     )
     early = EarlyStopping(monitor="val_sd", patience=prof.early_stop_patience, mode="min")
-    accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
-    with contextlib.ExitStack() as stack:
-        if work_dir is None:
-            work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="dvlae-"))
-        stack.enter_context(_quiet_lightning())
-        trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=1,
-            max_epochs=-1,
-            max_steps=-1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
+    try:
+        fit_quietly(
+            module,
+            loader,
+            val_loader,
             callbacks=[budget, early],
-            default_root_dir=work_dir,
+            device=device,
+            work_dir=work_dir,
+            prefix="dvlae-",
         )
-        try:
-            trainer.fit(module, loader, val_loader)
-        finally:
-            budget.close()
-            if tuner is not None:
-                tuner.restore()
-        if ema is not None and not module.finishing_started:
-            ema.load_into_net()
+    finally:
+        budget.close()
+        if tuner is not None:
+            tuner.restore()
+    if ema is not None and not module.finishing_started:
+        ema.load_into_net()
     for p in net.parameters():
         p.requires_grad_(True)
     net.cpu()
