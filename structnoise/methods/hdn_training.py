@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from structnoise.methods.ladder import LadderVAE
-from structnoise.methods.lightning_utils import fit_quietly, quiet_lightning
+from structnoise.methods.lightning_utils import budget_reached, fit_quietly, quiet_lightning
 
 
 class HDNNet(nn.Module):
@@ -347,15 +347,11 @@ def _budget(
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             self.bar.update(1)
             elapsed = time.monotonic() - t0
-            post = {k: f"{v:.3f}" for k, v in module.last_train.items()}
-            if max_seconds is not None:
-                post["left"] = f"{max(0.0, max_seconds - elapsed) / 60:.1f}min"
-            self.bar.set_postfix(post, refresh=False)
-            if max_steps is not None and module.n_batches >= max_steps:
-                self.stopped_by = "max_steps"
-                trainer.should_stop = True
-            elif max_seconds is not None and elapsed >= max_seconds:
-                self.stopped_by = "time budget"
+            stop = budget_reached(
+                self.bar, module.last_train, module.n_batches, elapsed, max_steps, max_seconds
+            )
+            if stop is not None:
+                self.stopped_by = stop
                 trainer.should_stop = True
 
         def close(self) -> None:

@@ -92,3 +92,39 @@ def fit_quietly(
             default_root_dir=work_dir,
         )
         trainer.fit(module, loader, val_loader)
+
+
+def budget_reached(
+    bar, losses: dict, steps: int, elapsed: float, max_steps: int | None, max_seconds: float | None
+) -> str | None:
+    """Show the losses and time left on ``bar``; say which budget, if any, is used up.
+
+    Parameters
+    ----------
+    bar : tqdm.tqdm
+        The training progress bar.
+    losses : dict
+        Latest training losses (name -> float).
+    steps : int
+        Batches trained so far.
+    elapsed : float
+        Training seconds so far.
+    max_steps : int, optional
+        Step limit.
+    max_seconds : float, optional
+        Time budget.
+
+    Returns
+    -------
+    str or None
+        ``"max_steps"`` or ``"time budget"`` when training must stop, else None.
+    """
+    post = {k: f"{v:.3f}" for k, v in losses.items()}
+    if max_seconds is not None:
+        post["left"] = f"{max(0.0, max_seconds - elapsed) / 60:.1f}min"
+    bar.set_postfix(post, refresh=False)
+    if max_steps is not None and steps >= max_steps:
+        return "max_steps"
+    if max_seconds is not None and elapsed >= max_seconds:
+        return "time budget"
+    return None

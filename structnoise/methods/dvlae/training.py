@@ -21,7 +21,7 @@ import torch
 from structnoise.methods.dvlae.network import DVLAENet, Losses
 from structnoise.methods.dvlae.profiles import TrainingProfile
 from structnoise.methods.dvlae.speed import autocast, resolve_precision
-from structnoise.methods.lightning_utils import fit_quietly
+from structnoise.methods.lightning_utils import budget_reached, fit_quietly
 
 
 def accelerator_is_cpu(device: str) -> bool:
@@ -350,16 +350,11 @@ def _make_budget_callback(
                 finally:
                     module.train(was_training)
                 self.paused += time.monotonic() - started
-            tr = module.last_train
-            post = {k: f"{v:.3f}" for k, v in tr.items()}
-            if max_seconds is not None:
-                post["left"] = f"{max(0.0, max_seconds - elapsed) / 60:.1f}min"
-            self.bar.set_postfix(post, refresh=False)
-            if max_steps is not None and module.n_batches >= max_steps:
-                self.stopped_by = "max_steps"
-                trainer.should_stop = True
-            elif max_seconds is not None and elapsed >= max_seconds:
-                self.stopped_by = "time budget"
+            stop = budget_reached(
+                self.bar, module.last_train, module.n_batches, elapsed, max_steps, max_seconds
+            )
+            if stop is not None:
+                self.stopped_by = stop
                 trainer.should_stop = True
 
         def progress(self, steps: int) -> float:
