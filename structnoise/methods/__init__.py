@@ -6,7 +6,7 @@
 >>> model = methods.create("gaussian", sigma=1.0)  # doctest: +SKIP
 """
 
-from structnoise.methods.base import BaseDenoiser, Denoiser, MethodInfo
+from structnoise.methods.base import BaseDenoiser, Denoiser, MethodInfo, TrainingDivergedError
 from structnoise.methods.registry import (
     create,
     get_entry,
@@ -30,4 +30,5 @@ __all__ = [
     "load",
     "method_info",
     "register",
+    "TrainingDivergedError",
 ]

@@ -32,6 +32,38 @@ FORMAT_VERSION = 1
 PROFILES = ("smoke", "quick", "paper")
 
 
+class TrainingDivergedError(RuntimeError):
+    """Training produced a non-finite loss or non-finite weights and was stopped.
+
+    Every learnt method raises this from ``fit`` instead of keeping a broken model; the
+    ``train`` command prints its message and exits non-zero without writing a model.
+
+    Parameters
+    ----------
+    step : int
+        The optimisation step at which the divergence was detected.
+    loss : float
+        The loss at that step (``nan`` or ``inf``; a finite loss when the weights diverged).
+    method : str, optional
+        The method's name, for the message.
+    what : str
+        ``"loss"`` or ``"weights"``: what was found non-finite.
+    """
+
+    def __init__(
+        self, step: int, loss: float, method: str | None = None, what: str = "loss"
+    ) -> None:
+        self.step = int(step)
+        self.loss = float(loss)
+        self.method = method
+        self.what = what
+        prefix = f"{method}: " if method else ""
+        detail = f"loss {self.loss:g}" if what == "loss" else f"non-finite weights, loss {self.loss:g}"
+        super().__init__(
+            f"{prefix}training diverged at step {self.step} ({detail}): lower the learning rate"
+        )
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     """What a method needs and offers, as data the benchmark runner schedules by.
