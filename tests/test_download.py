@@ -7,11 +7,14 @@ import io
 import logging
 import threading
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from typer.testing import CliRunner
 
+from structnoise.cli import app
 from structnoise.datasets import download, load_dataset, real
 from structnoise.datasets.catalog import dataset_status, fetch_dataset
 from structnoise.datasets.download import (
@@ -77,6 +80,11 @@ def _leftovers(path):
     return sorted(p.name for p in path.iterdir()) if path.exists() else []
 
 
+def _pretend_https(monkeypatch):
+    """Let the 127.0.0.1 http server stand in for an https one (trust on first use)."""
+    monkeypatch.setattr(download, "_may_trust_on_first_use", lambda url: True)
+
+
 def test_shipped_registry_is_complete():
     reg = load_registry()
     assert reg["flower.tif"].sha256.startswith("08c2c77ae63d")
@@ -117,6 +125,7 @@ def test_known_hash_download_and_load(server, monkeypatch, rng):
 
 
 def test_unknown_hash_is_recorded_and_reported(server, monkeypatch, rng, caplog):
+    _pretend_https(monkeypatch)
     stack = rng.integers(300, 900, size=(2, 64, 512), dtype=np.uint16)
     archive = _zip_bytes({"Mouse skull nuclei/example2_digital_offset300.tif": _tiff_bytes(stack)})
     (server / "Mouse_skull_nuclei.zip").write_bytes(archive)
@@ -147,6 +156,7 @@ def test_wrong_hash_gives_clear_error_and_no_partial_file(server, monkeypatch, r
 
 
 def test_http_error_and_missing_member(server, monkeypatch):
+    _pretend_https(monkeypatch)
     with pytest.raises(DownloadError, match="could not download"):
         download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
     assert _leftovers(download.downloads_dir()) == []
@@ -187,3 +197,158 @@ def test_unavailable_and_local_only():
         fetch_dataset("stem")
     with pytest.raises(FileNotFoundError, match="NVlabs/ffhq-dataset"):
         fetch_dataset("ffhq-stripe")
+
+
+ACTIN = "Mouse actin/sample_attempt2.tif"
+
+
+def _actin_zip(rng, members=None):
+    stack = rng.integers(0, 4000, size=(2, 16, 1024), dtype=np.uint16)
+    return _zip_bytes(members if members is not None else {ACTIN: _tiff_bytes(stack)})
+
+
+def test_http_first_download_is_refused_and_nothing_recorded(server, rng):
+    (server / "Mouse_actin.zip").write_bytes(_actin_zip(rng))
+    with pytest.raises(DownloadError) as info:
+        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("Mouse_actin.zip: refusing to download http://127.0.0.1:")
+    assert "over http://" in msg and "https mirror" in msg and "recorded-hashes.txt" in msg
+    assert _Handler.hits == []  # refused before any request
+    assert download.recorded_hashes() == {}
+    assert not (download.data_dir() / "recorded-hashes.txt").exists()
+    assert _leftovers(download.downloads_dir()) == []
+
+
+def test_http_mirror_serves_files_whose_hash_is_known(server, rng, capsys):
+    archive = _actin_zip(rng)
+    (server / "Mouse_actin.zip").write_bytes(archive)
+    with pytest.raises(DownloadError, match="refusing"):
+        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    # the error's remedy: put the known hash in place; then the http mirror is fine
+    recorded = download.data_dir() / "recorded-hashes.txt"
+    recorded.parent.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(f"Mouse_actin.zip {_sha256(archive)}\n")
+    path = download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    assert path.read_bytes() == archive and len(_Handler.hits) == 1
+    assert "no published SHA-256" not in capsys.readouterr().err
+
+
+def test_only_https_may_be_trusted_on_first_use():
+    trust = download._may_trust_on_first_use
+    assert trust("https://example.org/a.zip") and trust("HTTPS://example.org/a.zip")
+    for url in ("http://example.org/a.zip", "ftp://example.org/a.zip", "file:///a.zip", "a.zip"):
+        assert not trust(url)
+
+
+def test_https_first_download_warns_with_hash_and_place(server, monkeypatch, rng, capsys, caplog):
+    _pretend_https(monkeypatch)
+    archive = _actin_zip(rng)
+    (server / "Mouse_actin.zip").write_bytes(archive)
+    with caplog.at_level(logging.WARNING, logger="structnoise.datasets"):
+        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    where = str(download.data_dir() / "recorded-hashes.txt")
+    err = capsys.readouterr().err
+    for text in (err, caplog.text):
+        assert "Mouse_actin.zip has no published SHA-256" in text
+        assert f"recorded sha256 {_sha256(archive)} in {where}" in text
+    assert err.startswith("warning: ")
+    assert download.recorded_hashes() == {"Mouse_actin.zip": _sha256(archive)}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"Mouse actin/other.tif": b"x" * 100}, id="wrong-member"),
+        pytest.param(b"<html>not found</html>", id="not-a-zip"),
+    ],
+)
+def test_first_download_without_expected_member_is_refused(server, monkeypatch, payload):
+    _pretend_https(monkeypatch)
+    data = _zip_bytes(payload) if isinstance(payload, dict) else payload
+    (server / "Mouse_actin.zip").write_bytes(data)
+    with pytest.raises(DownloadError, match="no hash was recorded") as info:
+        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    assert ("has no 'Mouse actin/sample_attempt2.tif'" in str(info.value)) == (
+        isinstance(payload, dict)
+    )
+    assert download.recorded_hashes() == {}
+    assert _leftovers(download.downloads_dir()) == []
+    # the genuine file is still accepted afterwards
+    genuine = _zip_bytes({ACTIN: b"genuine"})
+    (server / "Mouse_actin.zip").write_bytes(genuine)
+    download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    assert download.recorded_hashes() == {"Mouse_actin.zip": _sha256(genuine)}
+
+
+def test_archive_members_match_the_loaders(monkeypatch, tmp_path):
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fetch(name, **kwargs):
+        return tmp_path / name
+
+    def fake_extract(archive, member):
+        seen[Path(archive).name] = member
+        raise Stop  # stop the loader here
+
+    monkeypatch.setattr(real, "fetch_file", fake_fetch)
+    monkeypatch.setattr(real, "extract_member", fake_extract)
+    for loader in (real.convallaria_b, real.mouse_actin, real.mouse_nuclei):
+        with pytest.raises(Stop):
+            loader(progress=False)
+    assert {k: (v,) for k, v in seen.items()} == download.ARCHIVE_MEMBERS
+
+
+def test_oversized_member_is_refused(tmp_path, monkeypatch):
+    archive = tmp_path / "Mouse_actin.zip"
+    archive.write_bytes(_zip_bytes({ACTIN: b"y" * 5000}))
+    extracted = download.data_dir() / "extracted"
+    with pytest.raises(
+        DownloadError, match="5000 bytes uncompressed, more than the extraction cap"
+    ):
+        download.extract_member(archive, ACTIN, max_bytes=4999)
+    assert not extracted.exists()
+    monkeypatch.setenv(download.MAX_EXTRACT_ENV, "1000")
+    assert download.max_extract_bytes() == 1000
+    with pytest.raises(DownloadError, match="extraction cap of 1000 bytes"):
+        real.mouse_actin(path=archive)
+    assert not extracted.exists()
+    assert download.extract_member(archive, ACTIN, max_bytes=5000).read_bytes() == b"y" * 5000
+    monkeypatch.delenv(download.MAX_EXTRACT_ENV)
+    assert download.max_extract_bytes() == download.MAX_EXTRACT_BYTES == 4 * 1024**3
+
+
+def test_oversized_member_is_not_pinned(server, monkeypatch):
+    _pretend_https(monkeypatch)
+    monkeypatch.setenv(download.MAX_EXTRACT_ENV, "100")
+    (server / "Mouse_actin.zip").write_bytes(_zip_bytes({ACTIN: b"z" * 101}))
+    with pytest.raises(DownloadError, match="extraction cap of 100 bytes.*no hash was recorded"):
+        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    assert download.recorded_hashes() == {}
+    assert _leftovers(download.downloads_dir()) == []
+
+
+@pytest.mark.parametrize("member", ["../evil.tif", "/abs/evil.tif", "a/../../evil.tif"])
+def test_zip_path_traversal_is_refused(tmp_path, member):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(member), b"payload")
+    with pytest.raises(DownloadError, match="refusing the archive member"):
+        download.extract_member(archive, member)
+    assert not (download.data_dir() / "extracted").exists()
+    assert not any(p.name == "evil.tif" for p in tmp_path.rglob("*"))
+
+
+def test_cli_fetch_refuses_http_first_download(server, rng):
+    (server / "Mouse_actin.zip").write_bytes(_actin_zip(rng))
+    result = CliRunner().invoke(app, ["datasets", "fetch", "mouse-actin", "--no-progress"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: Mouse_actin.zip: refusing to download http://127.0.0.1:")
+    assert "https mirror" in lines[0]
+    assert download.recorded_hashes() == {} and _Handler.hits == []
