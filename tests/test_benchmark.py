@@ -549,7 +549,7 @@ def test_changed_settings_do_not_reuse_old_cells(tmp_path, plugin, datasets):
     changed = run(load_config(dict(data, n_samples=5)), progress=False)
     assert changed.counts["reused"] == 0
     assert first.table["cell_id"].iloc[0] != changed.table["cell_id"].iloc[0]
-    assert len(changed.table) == 1  # the table holds the current configuration's cells only
+    assert len(changed.table) == 1  # the same cell with other settings: the new record only
 
 
 def test_slurm_executor_through_submitit_local(tmp_path, plugin, datasets):

@@ -74,7 +74,13 @@ def run_command(
         str | None, typer.Option("--executor", "-e", help="local (default) | slurm.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run folder (default runs/<name>).")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder (default runs/<name>): a new or empty folder, or a run folder "
+            "to resume; any other non-empty folder is refused.",
+        ),
     ] = None,
     slurm_partition: Annotated[
         str | None, typer.Option("--slurm-partition", help="Slurm partition (slurm executor).")
@@ -93,7 +99,10 @@ def run_command(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1."""
+    """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1.
+
+    The config's plugins are imported (run) as Python code: trust a config like a script.
+    """
     from structnoise.benchmark.config import PROFILE_CONFIGS, ConfigError, load_config
     from structnoise.benchmark.runner import run
 

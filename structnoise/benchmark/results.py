@@ -1,6 +1,10 @@
 """The tidy results table of a run, and its provenance file.
 
-One row per (cell, metric). Columns:
+One row per (cell, metric), for every cell recorded in the run folder's ``cells/``,
+including cells of earlier ``structnoise run`` calls with other methods, datasets or
+seeds (:func:`table_records` says which record is listed when a cell was recorded
+with other settings). ``results.parquet``, ``results.csv`` and the reports all use
+this table. Columns:
 
 ========================  =====================================================
 run_id                    the run (kept across restarts of the same folder)
@@ -72,32 +76,86 @@ def _num(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+#: Keys every cell record has (other JSON files in ``cells/`` are ignored).
+_RECORD_KEYS = ("cell_id", "method", "params", "label", "dataset", "seed", "cell_seed", "status")
+
+
+def _identity(method: str, params: Any, dataset: str, seed: Any) -> tuple:
+    return (method, json.dumps(params or {}, sort_keys=True), dataset, int(seed))
+
+
+def table_records(records: dict[str, dict], plans) -> list[dict]:
+    """The cell records a run's results table lists, in table order.
+
+    Every recorded cell of the folder is listed: first the cells of ``plans`` (the
+    configuration of the latest call) that have a record, in plan order, then the cells
+    recorded by earlier calls (other methods, datasets or seeds), sorted by dataset,
+    label and seed. One exception keeps one row per method, parameters, dataset and seed:
+    an earlier record of the same method, parameters, dataset and seed as a planned
+    cell but with other settings (profile, budget, denoise options, ``n_samples``,
+    ``max_test_images``, base seed) is superseded by the planned cell and left out; of
+    several such earlier records of a cell that is not planned, the last one finished is
+    listed. Left-out records stay in ``cells/``.
+
+    Parameters
+    ----------
+    records : dict
+        ``{cell_id: record}`` (:func:`structnoise.benchmark.runner.read_records`).
+    plans : list of CellPlan
+        The cells of the current configuration.
+
+    Returns
+    -------
+    list of dict
+    """
+    records = {
+        cid: r
+        for cid, r in records.items()
+        if isinstance(r, dict) and all(k in r for k in _RECORD_KEYS)
+    }
+    planned_ids = {p.cell_id for p in plans}
+    planned_keys = {
+        _identity(p.cell.method, p.cell.params, p.cell.dataset, p.cell.seed) for p in plans
+    }
+    listed = [records[p.cell_id] for p in plans if p.cell_id in records]
+    latest: dict[tuple, dict] = {}
+    others = sorted(
+        (r for cid, r in records.items() if cid not in planned_ids),
+        key=lambda r: (str(r.get("finished") or ""), str(r.get("cell_id"))),
+    )
+    for rec in others:
+        key = _identity(rec["method"], rec.get("params"), rec["dataset"], rec["seed"])
+        if key not in planned_keys:
+            latest[key] = rec  # the last one finished wins
+    listed += sorted(
+        latest.values(), key=lambda r: (str(r["dataset"]), str(r["label"]), int(r["seed"]))
+    )
+    return listed
+
+
 def build_table(run_dir: Path, plans, run_id: str) -> pd.DataFrame:
-    """The tidy table of the planned cells that have a record, in plan order.
+    """The tidy table of every recorded cell of a run folder.
 
     Parameters
     ----------
     run_dir : pathlib.Path
         The run folder.
     plans : list of CellPlan
-        The cells of the current configuration (records of other configurations that
-        share the folder are left out).
+        The cells of the current configuration: listed first, in plan order; the cells
+        recorded by earlier calls follow (see :func:`table_records` for the one case in
+        which an earlier record is left out).
     run_id : str
         The run id.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS`; exactly one row per cell and metric.
+        Columns :data:`COLUMNS`; exactly one row per listed cell and metric.
     """
     from structnoise.benchmark.runner import read_records
 
-    records = read_records(run_dir)
     rows = []
-    for plan in plans:
-        rec = records.get(plan.cell_id)
-        if rec is None:
-            continue
+    for rec in table_records(read_records(run_dir), plans):
         for metric in METRICS:
             rows.append(
                 {

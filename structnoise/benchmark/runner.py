@@ -25,11 +25,18 @@ How a cell calls its method (``execute_cell``):
 Each finished cell is written to ``RUN_DIR/cells/<cell_id>.json`` atomically; a restart
 with the same configuration reuses every recorded cell (``retry=True`` re-runs the failed
 and skipped ones). The table (``results.parquet``/``results.csv``) is rebuilt from the
-records after every cell, so it never holds duplicate rows.
+records after every cell, so it never holds duplicate rows; it lists every recorded cell
+of the folder, also those of earlier calls with other methods (see
+:func:`structnoise.benchmark.results.table_records`).
+
+A run folder is marked by ``run.json`` (with the run id, written first); ``run`` refuses
+an output folder that is neither empty nor a run folder (:func:`check_run_folder`), and
+keeps an earlier, different ``config.yaml`` as ``config.<n>.yaml``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -143,30 +150,50 @@ def package_dataset_params() -> dict[str, dict[str, dict[str, Any]]]:
     return yaml.safe_load(text) or {}
 
 
-def validate_names(cfg: RunConfig) -> None:
+def _hint(unknown: list[str], known: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the unknown names close to a known one."""
+    close = [m[0] for n in unknown if (m := difflib.get_close_matches(n, known, n=1))]
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+def validate_names(cfg: RunConfig, *, before_plugins: bool = False) -> None:
     """Check that every method and dataset of ``cfg`` exists.
+
+    Dataset names never depend on plugins (the dataset catalogue is fixed), so they are
+    always checked. Method names may be registered by the config's ``plugins``.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration.
+    before_plugins : bool
+        The check made before the config's plugins are imported: unknown datasets are
+        reported, and unknown methods too when the config lists no plugins; an unknown
+        method name with plugins listed is left for the check after the import.
 
     Raises
     ------
     ConfigError
-        Naming the unknown entries and listing what exists.
+        Naming the unknown entries and listing what exists (one line).
     """
-    from structnoise.methods import list_methods
-
-    known = list_methods()
-    unknown = [s.name for s in cfg.methods if s.name not in known]
-    if unknown:
-        raise ConfigError(
-            f"unknown method(s) {', '.join(map(repr, unknown))}; registered methods: "
-            f"{', '.join(known) or '(none)'}"
-        )
     datasets = registered_datasets()
     unknown = [d for d in cfg.datasets if isinstance(d, str) and d not in datasets]
     if unknown:
         raise ConfigError(
             f"unknown dataset(s) {', '.join(map(repr, unknown))}; available datasets: "
             f"{', '.join(datasets) or '(none registered)'} (or give a mapping with "
-            "name/train_noisy/test_noisy/test_clean files)"
+            f"name/train_noisy/test_noisy/test_clean files){_hint(unknown, datasets)}"
+        )
+    from structnoise.methods import list_methods
+
+    known = list_methods()
+    unknown = [s.name for s in cfg.methods if s.name not in known]
+    if unknown and not (before_plugins and cfg.plugins):
+        raise ConfigError(
+            f"unknown method(s) {', '.join(map(repr, unknown))}; registered methods: "
+            f"{', '.join(known) or '(none)'}"
+            + (f" (plugins imported: {', '.join(cfg.plugins)})" if cfg.plugins else "")
+            + _hint(unknown, known)
         )
 
 
@@ -552,20 +579,142 @@ def write_record(run_dir: Path, rec: dict) -> None:
     write_json(record_path(run_dir, rec["cell_id"]), rec)
 
 
-def prepare_run_dir(cfg: RunConfig) -> tuple[Path, str]:
-    """Create the run folder, keep the run id across restarts, write the config."""
+#: The file that marks a structnoise run folder: written first when a run folder is
+#: created (every structnoise version has written it, with a ``run_id``).
+RUN_MARKER = "run.json"
+RUN_KIND = "structnoise-run"
+
+
+class RunFolderError(ConfigError):
+    """The output folder is not empty and is not a structnoise run folder."""
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a run folder written by ``structnoise run``.
+
+    A run folder holds ``run.json``, a JSON object with a ``run_id`` (written when the
+    folder is created, before anything else, by every structnoise version).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A folder.
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        meta = json.loads((Path(path) / RUN_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and isinstance(meta.get("run_id"), str)
+
+
+def check_run_folder(path: str | Path) -> None:
+    """Refuse an output folder that would overwrite someone else's files.
+
+    A folder that does not exist, an empty folder and a run folder
+    (:func:`is_run_folder`, resumed) are accepted; anything else is refused before
+    anything is written.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The run's output folder.
+
+    Raises
+    ------
+    RunFolderError
+        With a one-line message.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise RunFolderError(f"refusing to write the run into {path}: it is a file, not a folder")
+    try:
+        empty = next(path.iterdir(), None) is None
+    except OSError as exc:
+        raise RunFolderError(f"cannot read the output folder {path}: {exc}") from exc
+    if empty or is_run_folder(path):
+        return
+    raise RunFolderError(
+        f"refusing to write the run into {path}: the folder is not empty and is not a "
+        f"structnoise run folder (it has no {RUN_MARKER}); give --out a new or empty folder"
+    )
+
+
+def _keep_config(run_dir: Path, text: str) -> Path:
+    """Keep an earlier ``config.yaml`` as ``config.<n>.yaml`` (n = 1, 2, ...)."""
+    n = 1
+    while (run_dir / f"config.{n}.yaml").exists():
+        if (run_dir / f"config.{n}.yaml").read_text() == text:
+            return run_dir / f"config.{n}.yaml"  # already kept
+        n += 1
+    path = run_dir / f"config.{n}.yaml"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def prepare_run_dir(cfg: RunConfig, *, echo=None) -> tuple[Path, str]:
+    """Create the run folder, keep the run id across restarts, write the config.
+
+    ``config.yaml`` is this call's configuration (the slurm jobs read it); when a resumed
+    run's recorded configuration differs, the earlier one is first kept as
+    ``config.<n>.yaml`` (and listed in ``run.json``), never overwritten.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration of this call.
+    echo : callable, optional
+        Where to say that an earlier configuration was kept.
+
+    Returns
+    -------
+    tuple of (pathlib.Path, str)
+        The run folder and the run id.
+
+    Raises
+    ------
+    RunFolderError
+        If the folder is not empty and is not a run folder (nothing is written).
+    """
+    from structnoise import __version__
+
     run_dir = cfg.out_dir
+    check_run_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta_path = run_dir / "run.json"
+    meta_path = run_dir / RUN_MARKER
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
     else:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        meta = {"run_id": f"{_safe(cfg.name)}-{stamp}", "created": _now()}
+        meta = {
+            "run_id": f"{_safe(cfg.name)}-{stamp}",
+            "kind": RUN_KIND,
+            "structnoise_version": __version__,
+            "created": _now(),
+        }
     meta["updated"] = _now()
+    config_path, text = run_dir / "config.yaml", cfg.to_yaml()
+    if config_path.exists():
+        old = config_path.read_text()
+        if old != text:
+            kept = _keep_config(run_dir, old)
+            meta.setdefault("previous_configs", [])
+            if kept.name not in meta["previous_configs"]:
+                meta["previous_configs"].append(kept.name)
+            if echo is not None:
+                echo(
+                    f"the configuration differs from the one recorded in {config_path}: "
+                    f"the earlier one is kept as {kept}"
+                )
     write_json(meta_path, meta)
-    with atomic_path(run_dir / "config.yaml") as tmp:
-        tmp.write_text(cfg.to_yaml())
+    with atomic_path(config_path) as tmp:
+        tmp.write_text(text)
     return run_dir, meta["run_id"]
 
 
@@ -708,7 +857,16 @@ def run(
     ------
     ConfigError
         For an invalid configuration or unknown method/dataset names (before any cell
-        runs).
+        runs). Dataset names, and method names when the config lists no plugins, are
+        checked before the plugins are imported.
+    RunFolderError
+        If the output folder is not empty and is not a run folder (checked before the
+        plugins are imported; nothing is written).
+
+    Notes
+    -----
+    The config's ``plugins`` are imported, i.e. run, as Python code: a configuration
+    (and a run folder's ``config.yaml``) is to be trusted like a script.
     """
     from structnoise.benchmark.results import build_table, write_provenance, write_table
 
@@ -717,10 +875,15 @@ def run(
         cfg = config.with_overrides(**overrides) if overrides else config
     else:
         cfg = load_config(config, **overrides)
+    # names that do not depend on the plugins, and the output folder, are checked
+    # before any plugin code runs
+    validate_names(cfg, before_plugins=True)
+    check_run_folder(cfg.out_dir)
     import_plugins(cfg.plugins)
     validate_names(cfg)
     plans = plan_cells(cfg)
-    run_dir, run_id = prepare_run_dir(cfg)
+    notes: list = []
+    run_dir, run_id = prepare_run_dir(cfg, echo=notes.append)
     write_provenance(run_dir, cfg, run_id, finished=False)
 
     records = read_records(run_dir)
@@ -728,6 +891,8 @@ def run(
     done = {p.cell_id for p in plans if records.get(p.cell_id, {}).get("status") in keep}
     todo = [p for p in plans if p.cell_id not in done]
     bar = RunProgress(plans, done, progress)
+    for msg in notes:
+        bar.write(msg)
     if done:
         bar.write(f"resuming {run_dir}: {len(done)} of {len(plans)} cells already recorded")
 
