@@ -12,84 +12,159 @@ from structnoise.utils import atomic_path
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 
-def _to_gray(img: np.ndarray, source: str) -> np.ndarray:
-    """Average the colour channels of an RGB(A) image; pass grayscale through."""
-    if img.ndim == 3 and img.shape[-1] in (3, 4):
-        return img[..., :3].astype(np.float32).mean(axis=-1)
-    if img.ndim != 2:
-        raise ValueError(f"{source}: expected a grayscale or RGB image, got shape {img.shape}")
-    return img
+#: tifffile's axis letters -> ours (tifffile's ``S`` are colour samples, our ``C``).
+_TIFF_AXES = {"Y": "Y", "X": "X", "S": "C", "C": "C", "T": "T", "Z": "Z"}
 
 
-def read_stack(path: str | os.PathLike) -> np.ndarray:
-    """Read an image stack from a TIFF file, a single image file or a folder of images.
+def _tiff_axes(path: Path) -> tuple[np.ndarray, str | None]:
+    """Read a TIFF and the axes its metadata states (None when it states none).
+
+    tifffile names the axes of a file's first series: ``YXS`` for an RGB image, ``SYX``
+    for planar RGB, ``CYX``/``TZYX``... for ImageJ hyperstacks, ``QYX`` or ``IYX`` for
+    pages of unknown meaning (read as a stack, our ``S``).
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        arr = series.asarray()
+        meta_axes = str(series.axes).upper()
+    mapped = ""
+    for i, c in enumerate(meta_axes):
+        if c in _TIFF_AXES:
+            mapped += _TIFF_AXES[c]
+        elif c in "QI" and i == 0:
+            mapped += "S"
+        else:
+            return arr, None  # an axis the file does not explain
+    if arr.ndim != len(mapped) or len(set(mapped)) != len(mapped) or "YX" not in mapped:
+        return arr, None
+    return arr, mapped
+
+
+def read_image(
+    path: str | os.PathLike, axes: str | None = None, *, hint: str = "pass --axes"
+) -> tuple[np.ndarray, str]:
+    """Read an image file or a folder of images and say what its axes are.
 
     Parameters
     ----------
     path : path-like
-        A ``.tif``/``.tiff`` file (2-D image or ``(N, Y, X)`` stack), a PNG/JPEG image,
-        or a folder whose image files (sorted by name) all have the same size. Colour
-        images are made grayscale by averaging their channels, as the paper did for FFHQ.
+        A TIFF file, a PNG/JPEG/BMP image, or a folder whose image files (sorted by name)
+        all have the same shape (stacked along a new leading ``S`` axis, or concatenated
+        along their own ``S`` axis).
+    axes : str, optional
+        The axes of the file's array (see :mod:`structnoise.axes`); when not given they are
+        taken from the file (a TIFF's RGB photometric or ImageJ hyperstack axes, the colour
+        of a PNG/JPEG) or guessed strictly from the shape (an error when in doubt).
+    hint : str
+        How the caller passes axes, for error messages.
 
     Returns
     -------
-    numpy.ndarray
-        ``(Y, X)`` for a single 2-D image, else ``(N, Y, X)``; the file's dtype is kept
-        for TIFF files, folders and colour images give float32.
+    array : numpy.ndarray
+        The pixels as stored (TIFF dtype kept), nothing averaged.
+    axes : str
+        Its axes string.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If a folder holds no images, images of different sizes, or a file cannot be read.
+        If a folder holds no images or images of different shapes, a file cannot be read,
+        or the axes are ambiguous or do not fit the array.
     """
+    from structnoise.axes import check_axes, guess_axes
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
         if not files:
             raise ValueError(
                 f"{path}: the folder holds no images (looked for {', '.join(IMAGE_SUFFIXES)})"
             )
-        images = []
-        for f in files:
-            img = _read_file(f)
-            if img.ndim == 3:
-                images.extend(img.astype(np.float32))
-            else:
-                images.append(img.astype(np.float32))
-        shapes = {im.shape for im in images}
+        items = [read_image(f, axes, hint=hint) for f in files]
+        shapes = {(a.shape, ax) for a, ax in items}
         if len(shapes) > 1:
-            raise ValueError(f"{path}: images have different sizes {sorted(shapes)}")
-        return np.stack(images)
-    return _read_file(path)
+            found = sorted(f"{s} {ax}" for s, ax in shapes)
+            raise ValueError(f"{path}: images have different shapes or axes: {found}")
+        file_axes = items[0][1]
+        arrays = [a.astype(np.float32, copy=False) for a, _ in items]
+        if "S" in file_axes:
+            return np.concatenate(arrays, axis=file_axes.index("S")), file_axes
+        return np.stack(arrays), "S" + file_axes
+    arr, stated = _read_file(path)
+    where = f"{path}: "
+    try:
+        if axes is not None:
+            return arr, check_axes(axes, arr.ndim)
+        if stated is not None:
+            return arr, stated
+        return arr, guess_axes(arr.shape, hint=hint, strict=True)
+    except ValueError as exc:
+        raise ValueError(where + str(exc)) from None
 
 
-def _read_file(path: Path) -> np.ndarray:
+def read_stack(
+    path: str | os.PathLike, axes: str | None = None, *, hint: str = "pass --axes"
+) -> np.ndarray:
+    """Read images as a stack of single-channel 2-D images (see :func:`read_image`).
+
+    Parameters
+    ----------
+    path : path-like
+        A TIFF file, a PNG/JPEG image or a folder of images.
+    axes : str, optional
+        The file's axes; read from the file or guessed strictly when not given.
+    hint : str
+        How the caller passes axes, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(Y, X)`` for a single 2-D image, else ``(N, Y, X)`` with every channel, time
+        point and plane an image of its own (nothing averaged); dtype as stored.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        As :func:`read_image`.
+    """
+    from structnoise.axes import to_stack
+
+    arr, found = read_image(path, axes, hint=hint)
+    if found == "YX":
+        return arr
+    return to_stack(arr, found)[0]
+
+
+def _read_file(path: Path) -> tuple[np.ndarray, str | None]:
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            arr = tifffile.imread(path)
-            if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
-                arr = _to_gray(arr, str(path))
-            if arr.ndim == 4 and arr.shape[-1] in (3, 4):
-                arr = arr[..., :3].astype(np.float32).mean(axis=-1)
-            return np.asarray(arr)
+            return _tiff_axes(path)
         if suffix in IMAGE_SUFFIXES:
             import skimage.io
 
-            return _to_gray(np.asarray(skimage.io.imread(path)), str(path))
-    except (OSError, ValueError) as exc:
+            img = np.asarray(skimage.io.imread(path))
+            return img, {2: "YX", 3: "YXC"}.get(img.ndim)
+    except (OSError, ValueError, IndexError) as exc:
         raise ValueError(f"{path}: cannot read image ({exc})") from exc
     raise ValueError(f"{path}: unsupported file type {suffix!r}; use TIFF, PNG or JPEG")
 
 
-def write_tiff(path: str | os.PathLike, arr: np.ndarray) -> Path:
+def write_tiff(path: str | os.PathLike, arr: np.ndarray, axes: str | None = None) -> Path:
     """Write an array to a TIFF file atomically (never a half-written file).
+
+    The file states its axes (tifffile's shaped metadata), so that :func:`read_image`
+    reads it back with the same layout, colour channels included.
 
     Parameters
     ----------
@@ -97,6 +172,8 @@ def write_tiff(path: str | os.PathLike, arr: np.ndarray) -> Path:
         Destination; parent folders are created.
     arr : numpy.ndarray
         The image or stack.
+    axes : str, optional
+        Its axes string (default ``YX`` for 2-D, ``SYX`` for 3-D; none stated otherwise).
 
     Returns
     -------
@@ -106,6 +183,10 @@ def write_tiff(path: str | os.PathLike, arr: np.ndarray) -> Path:
     import tifffile
 
     path = Path(path)
+    arr = np.asarray(arr)
+    if axes is None:
+        axes = {2: "YX", 3: "SYX"}.get(arr.ndim)
+    metadata = {"axes": axes} if axes is not None else {}
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.asarray(arr))
+        tifffile.imwrite(tmp, arr, photometric="minisblack", metadata=metadata)
     return path

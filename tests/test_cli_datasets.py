@@ -82,7 +82,9 @@ def test_synth_checkerboard_from_folder_and_white_noise(tmp_path, rng):
         img = rng.integers(40, 220, size=(64, 64, 3), dtype=np.uint8)
         Image.fromarray(img).save(folder / f"{i}.png")
     out = tmp_path / "cb.tif"
-    result = runner.invoke(app, ["synth", "checkerboard", str(folder), str(out), "--seed", "1"])
+    result = runner.invoke(
+        app, ["synth", "checkerboard", str(folder), str(out), "--seed", "1", "--gray"]
+    )
     assert result.exit_code == 0, result.output
     assert tifffile.imread(out).shape == (3, 64, 64)
     assert runner.invoke(app, ["analyze", str(out)]).output.startswith("axis: vertical\n")

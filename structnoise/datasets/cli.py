@@ -110,23 +110,55 @@ def synth_command(
         Path | None,
         typer.Option(help="Also write the scaled clean stack here (for `analyze --clean`)."),
     ] = None,
+    axes: Annotated[
+        str | None,
+        typer.Option(
+            help="Axes of CLEAN (YX, SYX, YXC, CYX, ...): every channel gets noise of its "
+            "own and the output keeps CLEAN's layout. Default: what the file says, else "
+            "YX / SYX; ambiguous shapes must be named."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace OUT (and --write-clean) if they exist (never CLEAN).")
+    ] = False,
+    gray: Annotated[
+        bool,
+        typer.Option(
+            "--gray",
+            help="Average the colour channels (axis C) to grey first, as the paper did for "
+            "FFHQ; without it every channel gets noise of its own.",
+        ),
+    ] = False,
 ) -> None:
     """Add the paper's synthetic stripe or checkerboard noise to clean images."""
     import numpy as np
 
+    from structnoise.axes import to_stack
     from structnoise.datasets.synthetic import GENERATORS, scale_to_unit
-    from structnoise.io import read_stack, write_tiff
+    from structnoise.io import read_image, write_tiff
+    from structnoise.utils import check_output_file, same_file
 
     try:
-        stack = read_stack(clean)
+        check_output_file(out, [clean], overwrite=overwrite)
+        if write_clean is not None:
+            check_output_file(write_clean, [clean], overwrite=overwrite)
+            if same_file(write_clean, out):
+                raise ValueError(f"--write-clean and OUT are the same file {out}")
+        arr, found = read_image(clean, axes)
+        if gray and "C" in found:
+            arr = arr.astype(np.float32).mean(axis=found.index("C"))
+            found = found.replace("C", "")
+        stack, layout = to_stack(arr, found)
         unit = scale_to_unit(stack, scale.value)
         noisy = GENERATORS[kind.value](unit, np.random.default_rng(seed))
+        write_tiff(out, layout.restore(noisy), found)
+        if write_clean is not None:
+            write_tiff(write_clean, layout.restore(unit.astype(np.float32)), found)
     except (ValueError, OSError) as exc:
         raise _fail(exc) from exc
-    write_tiff(out, noisy)
-    if write_clean is not None:
-        write_tiff(write_clean, unit.astype(np.float32))
-    typer.echo(f"wrote {out} ({kind.value} noise, shape {noisy.shape}, seed {seed})")
+    typer.echo(
+        f"wrote {out} ({kind.value} noise, shape {tuple(arr.shape)}, axes {found}, seed {seed})"
+    )
 
 
 def analyze_command(
@@ -139,14 +171,25 @@ def analyze_command(
         typer.Option(help="Save the autocorrelation / variance figure (PNG and SVG)."),
     ] = None,
     max_lag: Annotated[int, typer.Option(help="Largest lag of the plotted map.")] = 20,
+    axes: Annotated[
+        str | None,
+        typer.Option(help="Axes of NOISY (and CLEAN): YX, SYX, YXC, CYX, ... (see `denoise`)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the --plot figures if they exist (never an input).")
+    ] = False,
 ) -> None:
     """Report the structured-noise axis: first line `axis: horizontal|vertical|none`."""
-    from structnoise.datasets.analysis import plot_noise_analysis, propose_axis
+    from structnoise.datasets.analysis import figure_paths, plot_noise_analysis, propose_axis
     from structnoise.io import read_stack
+    from structnoise.utils import check_output_file
 
     try:
-        x = read_stack(noisy)
-        c = read_stack(clean) if clean is not None else None
+        if plot is not None:
+            for fig in figure_paths(plot):
+                check_output_file(fig, [noisy, clean], overwrite=overwrite)
+        x = read_stack(noisy, axes)
+        c = read_stack(clean, axes) if clean is not None else None
         proposal = propose_axis(x, c)
         if plot is not None:
             plot_noise_analysis(x, c, path=plot, max_lag=max_lag)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -58,7 +59,9 @@ class TrainingDivergedError(RuntimeError):
         self.method = method
         self.what = what
         prefix = f"{method}: " if method else ""
-        detail = f"loss {self.loss:g}" if what == "loss" else f"non-finite weights, loss {self.loss:g}"
+        detail = f"loss {self.loss:g}"
+        if what != "loss":
+            detail = f"non-finite weights, {detail}"
         super().__init__(
             f"{prefix}training diverged at step {self.step} ({detail}): lower the learning rate"
         )
@@ -145,6 +148,17 @@ class BaseDenoiser:
     info: ClassVar[MethodInfo] = MethodInfo()
     #: Smallest height/width the method accepts.
     min_size: ClassVar[int] = 1
+    #: Method-specific parameter names; when set, any other ``**params`` key is rejected
+    #: with the list of the ones the method takes (None: the subclass checks itself).
+    param_names: ClassVar[tuple[str, ...] | None] = None
+    #: Parameters every method takes (handled by this class).
+    common_params: ClassVar[tuple[str, ...]] = (
+        "seed",
+        "profile",
+        "max_minutes",
+        "progress",
+        "work_dir",
+    )
 
     def __init__(
         self,
@@ -158,6 +172,13 @@ class BaseDenoiser:
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        if self.param_names is not None:
+            unknown = sorted(set(params) - set(self.param_names))
+            if unknown:
+                takes = ", ".join([*self.param_names, *self.common_params])
+                raise TypeError(
+                    f"unknown parameter(s) {unknown} for {type(self).__name__}; it takes: {takes}"
+                )
         self.seed = int(seed)
         self.profile = profile
         self.max_minutes = max_minutes
@@ -167,6 +188,9 @@ class BaseDenoiser:
         self.name: str = type(self).__name__.lower()
         self.fitted = False
         self.history: list[dict[str, float]] = []
+        #: ``(min, max)`` of the noisy training images (saved; ``denoise`` warns about
+        #: input far outside it). None before ``fit`` and for models saved without it.
+        self.data_range: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ public API
     @property
@@ -185,27 +209,31 @@ class BaseDenoiser:
             **self.params,
         }
 
-    def fit(self, noisy, clean=None, *, val=None) -> BaseDenoiser:
+    def fit(self, noisy, clean=None, *, val=None, axes: str | None = None) -> BaseDenoiser:
         """Learn from noisy images; clean targets are required by supervised methods.
 
         Parameters
         ----------
         noisy : array_like
-            ``(Y, X)`` or ``(N, Y, X)`` noisy training images.
+            ``(Y, X)`` or ``(N, Y, X)`` noisy training images, or any layout named by
+            ``axes``.
         clean : array_like, optional
             Clean targets of the same shape (required when ``info.needs_clean``).
         val : array_like or tuple, optional
             Validation noisy images, or a ``(noisy, clean)`` pair; methods that need a
             validation set split one off ``noisy`` when this is not given.
+        axes : str, optional
+            Axes of ``noisy`` and ``clean`` (e.g. ``"YXC"``, see :mod:`structnoise.axes`):
+            channels, time points and planes become images of the training stack.
 
         Returns
         -------
         self
         """
-        x, _ = as_stack(noisy, name="noisy", min_size=self.min_size)
+        x, _ = as_stack(_fold(noisy, axes), name="noisy", min_size=self.min_size)
         c = None
         if clean is not None:
-            c, _ = as_stack(clean, name="clean", min_size=self.min_size)
+            c, _ = as_stack(_fold(clean, axes), name="clean", min_size=self.min_size)
             check_same_shape(x, c, ("noisy", "clean"))
         if self.info.needs_clean and c is None:
             raise ValueError(
@@ -223,16 +251,39 @@ class BaseDenoiser:
             else:
                 v = (as_stack(val, name="val", min_size=self.min_size)[0], None)
         self._fit(x, c, v)
+        self.record_data_range(x)
         self.fitted = True
         return self
 
-    def denoise(self, noisy, **options: Any) -> np.ndarray:
+    def record_data_range(self, x: np.ndarray) -> None:
+        """Remember ``(min, max)`` of the training images (call from a ``fit`` override).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The validated noisy training stack.
+        """
+        self.data_range = (float(np.min(x)), float(np.max(x)))
+
+    def denoise(self, noisy, *, axes: str | None = None, **options: Any) -> np.ndarray:
         """Denoise an image or a stack.
+
+        Images that are exactly constant are returned unchanged (there is no noise to
+        remove, and a flat image is far from any noisy training data, where a learnt
+        model's output means nothing); a warning names them. Input far outside the range
+        of the training data gets a :class:`DataRangeWarning` naming both ranges.
 
         Parameters
         ----------
         noisy : array_like
-            ``(Y, X)`` or ``(N, Y, X)``, any real numeric dtype.
+            ``(Y, X)`` or ``(N, Y, X)``, any real numeric dtype, or any layout named by
+            ``axes``.
+        axes : str, optional
+            Axes of ``noisy`` (e.g. ``"YXC"``, ``"CYX"``, ``"TYXC"``; see
+            :mod:`structnoise.axes`): every channel, time point and plane is denoised as
+            an image of its own and the result has the input's shape and axis order.
+            Without it, 2-D is ``YX`` and 3-D is ``SYX``; a 3-D array whose last axis has
+            3 or 4 elements is refused as ambiguous.
         **options
             Method-specific inference options (e.g. ``n_samples``, ``tile``).
 
@@ -240,14 +291,36 @@ class BaseDenoiser:
         -------
         numpy.ndarray
             float32, same shape as ``noisy``.
+
+        Raises
+        ------
+        RuntimeError
+            If the method is not fitted, or produced NaN or infinite values from finite
+            input (a broken model).
         """
         if self.info.learns and not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() (or load a saved model) before denoise()")
-        x, was_2d = as_stack(noisy, name="noisy", min_size=self.min_size)
+        from structnoise.axes import to_stack
+
+        folded, layout = to_stack(noisy, axes)
+        x, _ = as_stack(folded, name="noisy", min_size=self.min_size)
+        check_data_range(x, self.data_range, self.name)
         out = np.asarray(self._denoise(x, **options), dtype=np.float32)
         if out.shape != x.shape:  # pragma: no cover - a bug in a method
             raise RuntimeError(f"{self.name} returned shape {out.shape} for input {x.shape}")
-        return out[0] if was_2d else out
+        flat = x.max(axis=(1, 2)) == x.min(axis=(1, 2))
+        if flat.any():
+            out[flat] = x[flat]
+        if flat.any() and self.info.learns:
+            idx = np.flatnonzero(flat)
+            shown = ", ".join(map(str, idx[:5])) + (" ..." if idx.size > 5 else "")
+            warnings.warn(
+                f"{self.name}: {idx.size} constant image(s) (index {shown}) returned unchanged",
+                DataRangeWarning,
+                stacklevel=2,
+            )
+        check_finite_output(out, self.name)
+        return layout.restore(out)
 
     def save(self, path: str | os.PathLike) -> None:
         """Save parameters and learnt state to the folder ``path`` (created if needed).
@@ -268,6 +341,7 @@ class BaseDenoiser:
             "params": self.get_params(),
             "structnoise": __version__,
             "fitted": self.fitted,
+            "data_range": None if self.data_range is None else list(self.data_range),
             "extra": self._extra_meta(),
         }
         tmp = path / "method.json.tmp"
@@ -285,6 +359,8 @@ class BaseDenoiser:
         meta = json.loads((Path(path) / "method.json").read_text())
         self._load_state(Path(path), meta.get("extra", {}))
         self.fitted = bool(meta.get("fitted", True))
+        rng = meta.get("data_range")
+        self.data_range = None if rng is None else (float(rng[0]), float(rng[1]))
 
     # ------------------------------------------------------------------ hooks
     def _fit(self, noisy: np.ndarray, clean: np.ndarray | None, val) -> None:
@@ -304,6 +380,81 @@ class BaseDenoiser:
     def _extra_meta(self) -> dict:
         """Small JSON-serialisable learnt values to keep in ``method.json``."""
         return {}
+
+
+class DataRangeWarning(UserWarning):
+    """Input unlike the training data (far outside its range, or constant images)."""
+
+
+def _fold(x, axes: str | None):
+    """Fold an array with ``axes`` into a stack (unchanged when ``axes`` is None)."""
+    if axes is None:
+        from structnoise.axes import guess_axes
+
+        guess_axes(np.shape(x))  # refuses ambiguous shapes
+        return x
+    from structnoise.axes import to_stack
+
+    return to_stack(x, axes)[0]
+
+
+def check_data_range(
+    x: np.ndarray, data_range: tuple[float, float] | None, name: str = "model"
+) -> bool:
+    """Warn when ``x`` lies far outside the range of the training data.
+
+    "Far" means beyond the training range by more than its own width on either side
+    (for training data in [0, 1]: below -1 or above 2). Learnt models normalise with the
+    training statistics, so such input lands where the network never saw data.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        The input.
+    data_range : tuple of float or None
+        ``(min, max)`` of the training data; None skips the check.
+    name : str
+        The method's name, for the message.
+
+    Returns
+    -------
+    bool
+        True when a warning was given.
+    """
+    if data_range is None or x.size == 0:
+        return False
+    lo, hi = data_range
+    width = max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
+    x_lo, x_hi = float(np.min(x)), float(np.max(x))
+    if x_lo < lo - width or x_hi > hi + width:
+        warnings.warn(
+            f"{name}: input values span [{x_lo:.4g}, {x_hi:.4g}], far outside the training "
+            f"data's [{lo:.4g}, {hi:.4g}]; the result is unreliable: scale the input like the "
+            "training data or train on data like it",
+            DataRangeWarning,
+            stacklevel=3,
+        )
+        return True
+    return False
+
+
+def check_finite_output(out: np.ndarray, name: str = "model") -> None:
+    """Raise when a method returned NaN or infinite values (its input was finite).
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        The method's output.
+    name : str
+        The method's name, for the message.
+    """
+    finite = np.isfinite(out)
+    if not finite.all():
+        bad = int(out.size - finite.sum())
+        raise RuntimeError(
+            f"{name} produced {bad} NaN/infinite value(s) from finite input: the model is "
+            "broken (e.g. training diverged); retrain it with a lower learning rate"
+        )
 
 
 def _json_default(obj):

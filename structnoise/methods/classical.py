@@ -74,6 +74,7 @@ class Identity(BaseDenoiser):
         learns=False,
         budgets=dict(_CLASSICAL_BUDGETS),
     )
+    param_names: ClassVar[tuple[str, ...]] = ()
 
     def _fit(self, noisy, clean, val) -> None:
         return None
@@ -103,6 +104,7 @@ class GaussianFilter(BaseDenoiser):
         learns=False,
         budgets=dict(_CLASSICAL_BUDGETS),
     )
+    param_names: ClassVar[tuple[str, ...]] = ("sigma", "sigma_y", "sigma_x")
 
     def __init__(
         self,
@@ -323,6 +325,14 @@ class BM3D(BaseDenoiser):
         budgets=dict(_CLASSICAL_BUDGETS),
     )
     min_size: ClassVar[int] = 16
+    param_names: ClassVar[tuple[str, ...]] = (
+        "passes",
+        "threads",
+        "hp_sigma",
+        "psd_patch",
+        "flat_quantile",
+        "bm3d_profile",
+    )
 
     def __init__(
         self,

@@ -14,14 +14,16 @@ supervised methods; anything else a method takes is passed with ``--set KEY=VALU
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import shutil
-import tempfile
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 
@@ -51,6 +53,39 @@ class Mode(StrEnum):
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=1)
+
+
+AXES_HELP = (
+    "Axes of the input, e.g. YX, SYX, YXC (colour), CYX, TYXC: channels, time points and "
+    "planes are treated as images of their own and the output keeps the input's layout. "
+    "Default: what the file says (RGB TIFF/PNG, ImageJ axes), else YX / SYX; an ambiguous "
+    "shape (an axis of 3 or 4 first or last) must be named."
+)
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr():
+    """Print each warning raised inside as one line ``warning: ...`` on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                text = str(w.message).splitlines()[0] if str(w.message) else ""
+                if issubclass(w.category, DeprecationWarning) or not text or text in seen:
+                    continue
+                seen.add(text)
+                if _is_ours(w):
+                    typer.echo(f"warning: {text}", err=True)
+
+
+def _is_ours(w: warnings.WarningMessage) -> bool:
+    """Whether a warning comes from structnoise (others' warnings stay hidden here)."""
+    from structnoise.methods.base import DataRangeWarning
+
+    return issubclass(w.category, DataRangeWarning) or "structnoise" in str(w.filename)
 
 
 def _parse_set(items: list[str] | None) -> dict[str, Any]:
@@ -170,19 +205,30 @@ def train_command(
         list[str] | None,
         typer.Option("--set", help="Further method parameter KEY=VALUE (repeatable)."),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing model in --out.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace the saved model in --out (only a folder holding a structnoise "
+            "model, or an empty one, is ever replaced; atomically, after training)."
+        ),
+    ] = False,
+    axes: Annotated[str | None, typer.Option(help=AXES_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
     from structnoise.io import read_stack
+    from structnoise.methods.base import TrainingDivergedError
+    from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
 
     try:
         info = methods.method_info(method)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise _fail(f"{out} exists and is not empty; choose another --out or pass --overwrite")
+    try:
+        check_model_dir(out, [noisy, clean], overwrite=overwrite)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     if info.needs_clean and clean is None:
         raise _fail(f"{method} is supervised: pass the clean targets with --clean CLEAN.tif")
     try:
@@ -196,8 +242,8 @@ def train_command(
             extra=_parse_set(set_),
             progress=progress,
         )
-        x = read_stack(noisy)
-        c = read_stack(clean) if clean is not None else None
+        x = read_stack(noisy, axes)
+        c = read_stack(clean, axes) if clean is not None else None
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     if c is not None and not info.needs_clean:
@@ -209,19 +255,25 @@ def train_command(
         + ")"
     )
     try:
-        model.fit(x, c if info.needs_clean or c is not None else None)
+        with _warnings_to_stderr():
+            model.fit(x, c if info.needs_clean or c is not None else None)
+    except TrainingDivergedError as exc:
+        raise _fail(f"{exc}; no model written") from None
     except (ValueError, TypeError) as exc:
         raise _fail(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # the new model is written beside --out and swapped in: a failed or interrupted save
+    # leaves an earlier model there intact
     try:
-        model.save(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        check_model_dir(out, [noisy, clean], overwrite=overwrite)  # still safe to replace?
+        tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
+        try:
+            model.save(tmp)
+            replace_dir(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    except (ValueError, OSError) as exc:
+        raise _fail(f"could not save the model: {exc}") from None
     summary = getattr(model, "train_summary", None) or {}
     if summary:
         typer.echo(
@@ -249,16 +301,26 @@ def denoise_command(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the posterior samples (default: the model's).")
     ] = None,
+    axes: Annotated[str | None, typer.Option(help=AXES_HELP)] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace OUTPUT if it exists (never the input).")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Denoise images with a trained model and write a float32 TIFF."""
+    """Denoise images with a trained model and write a float32 TIFF of the input's shape."""
     from structnoise import methods
-    from structnoise.io import read_stack, write_tiff
+    from structnoise.axes import to_stack
+    from structnoise.io import read_image, write_tiff
+    from structnoise.methods.base import check_finite_output
+    from structnoise.utils import check_output_file
 
     try:
+        check_output_file(output, [input_path, model_dir], overwrite=overwrite)
         model = methods.load(model_dir)
-    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+    except KeyError as exc:
         raise _fail(str(exc.args[0] if exc.args else exc)) from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise _fail(str(exc)) from None
     target = getattr(model, "_denoise", model.denoise)
     options: dict[str, Any] = {}
     for flag, key, value in (
@@ -275,12 +337,20 @@ def denoise_command(
     if hasattr(model, "progress"):
         model.progress = progress
     try:
-        x = read_stack(input_path)
-        result = model.denoise(x, **options)
-    except (ValueError, FileNotFoundError) as exc:
+        arr, found = read_image(input_path, axes)
+        stack, layout = to_stack(arr, found)
+        x = stack[0] if layout.was_2d else stack
+        with _warnings_to_stderr():
+            result = np.asarray(model.denoise(x, **options), dtype=np.float32)
+        check_finite_output(result, getattr(model, "name", "the model"))
+        result = layout.restore(result)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
-    write_tiff(output, result)
-    typer.echo(f"wrote {output} {tuple(result.shape)} float32")
+    try:
+        write_tiff(output, result, found)
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output} {tuple(result.shape)} float32 (axes {found})")
 
 
 def add_commands(app: typer.Typer) -> None:

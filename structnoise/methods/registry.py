@@ -16,6 +16,7 @@ import fnmatch
 import importlib
 import json
 import os
+import pickle
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,5 +207,17 @@ def load(path: str | os.PathLike) -> Denoiser:
     method = create(name, **params)
     if not hasattr(method, "load_state"):
         raise TypeError(f"method {name!r} has no load_state(path); it cannot be restored")
-    method.load_state(path)
+    try:
+        method.load_state(path)
+    except FileNotFoundError as exc:
+        missing = Path(exc.filename).name if exc.filename else "a file"
+        raise FileNotFoundError(
+            f"{path}: the saved {name} model is incomplete ({missing} is missing); train it again"
+        ) from exc
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"{path}: the saved {name} model cannot be read, its files are corrupt or "
+            f"truncated ({detail[:200]}); train it again"
+        ) from exc
     return method
