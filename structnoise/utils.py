@@ -188,12 +188,16 @@ def is_within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
     return p == f or f in p.parents
 
 
-def _writable_parent(path: Path) -> Path | None:
-    """The nearest existing ancestor of ``path`` if it is not writable, else None."""
+def _blocked_parent(path: Path) -> str | None:
+    """Why files cannot be created beside ``path`` (None when they can)."""
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    return None if os.access(parent, os.W_OK) else parent
+    if not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK):
+        return f"the folder {parent} is not writable"
+    return None
 
 
 def check_output_file(
@@ -234,14 +238,19 @@ def check_output_file(
                 f"the output {out} is the input {src}: refusing to write over the input; "
                 "choose another output path"
             )
+        if Path(src).is_dir() and is_within(out, src):
+            raise ValueError(
+                f"the output {out} is inside the input folder {src}: refusing to write "
+                "into an input; choose another output path"
+            )
     if out.is_dir():
         example = out / "out.tif"
         raise ValueError(f"the output {out} is a folder; give a file path such as {example}")
     if out.exists() and not overwrite:
         raise ValueError(f"the output {out} exists; pass --overwrite to replace it")
-    blocked = _writable_parent(out)
+    blocked = _blocked_parent(out)
     if blocked is not None:
-        raise ValueError(f"cannot write {out}: the folder {blocked} is not writable")
+        raise ValueError(f"cannot write {out}: {blocked}")
     return out
 
 
@@ -302,9 +311,9 @@ def check_model_dir(
             raise ValueError(
                 f"{out} holds a saved model; pass --overwrite to replace it or choose another --out"
             )
-    blocked = _writable_parent(out / "x")
+    blocked = _blocked_parent(out / "model.json")
     if blocked is not None:
-        raise ValueError(f"cannot write the model to {out}: {blocked} is not writable")
+        raise ValueError(f"cannot write the model to {out}: {blocked}")
     return out
 
 

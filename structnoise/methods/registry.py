@@ -220,4 +220,10 @@ def load(path: str | os.PathLike) -> Denoiser:
             f"{path}: the saved {name} model cannot be read, its files are corrupt or "
             f"truncated ({detail[:200]}); train it again"
         ) from exc
+    if meta.get("fitted", True) and getattr(method, "fitted", True) is False:
+        present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        raise FileNotFoundError(
+            f"{path}: the saved {name} model is incomplete (its learnt weights are missing; "
+            f"the folder holds {present}); train it again"
+        )
     return method
