@@ -29,6 +29,8 @@ def _tiff_axes(path: Path) -> tuple[np.ndarray, str | None]:
         series = tif.series[0]
         arr = series.asarray()
         meta_axes = str(series.axes).upper()
+    if meta_axes[:1] in ("Q", "I") and len(meta_axes) == 3:
+        return arr, None  # plain pages: the shape is guessed (strictly)
     mapped = ""
     for i, c in enumerate(meta_axes):
         if c in _TIFF_AXES:
