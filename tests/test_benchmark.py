@@ -643,3 +643,18 @@ def test_shipped_smoke_config_on_real_data(tmp_path):
     assert (t["status"] == "ok").all() and (t["n_images"] == 4).all()
     assert t.loc["gaussian", "value"] > t.loc["noisy", "value"] + 2
     assert (tmp_path / "smoke" / "fig3_embedded-stripe.png").is_file()
+
+
+def test_shipped_smoke_config_lists_every_builtin_method():
+    """`structnoise run --profile smoke` covers every registered built-in method."""
+    from structnoise import methods
+    from structnoise.methods.registry import _BUILTIN_MODULES
+
+    cfg = load_config("smoke")
+    listed = {m.name for m in cfg.methods}
+    builtin = {
+        n
+        for n in methods.list_methods()
+        if methods.get_entry(n).factory.__module__.startswith(tuple(_BUILTIN_MODULES))
+    }
+    assert builtin and builtin <= listed, sorted(builtin - listed)
