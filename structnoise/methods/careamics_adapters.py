@@ -43,6 +43,13 @@ Lightning checkpoint files are written (``save_top_k=0``); ``save(path)`` writes
 ``unet.json`` (its constructor arguments) and ``careamics_config.yml`` (the full
 careamics training configuration, for the record).
 
+Divergence: training runs with
+:func:`~structnoise.methods.lightning_utils.divergence_guard`; careamics steps the
+optimiser on every loss, so the first non-finite training loss (or non-finite weights, or
+a non-finite validation loss) stops training and ``fit`` raises
+:class:`~structnoise.methods.base.TrainingDivergedError`. No method here stops early:
+training ends at ``max_steps`` or the minutes budget.
+
 Training profiles (:data:`PROFILES`) set patch, batch, steps, network size and learning
 rate; ``max_minutes`` (default from the profile: smoke 2, quick 5, paper none) stops
 training early through Lightning's ``max_time``. The paper does not state the training
@@ -569,7 +576,11 @@ class CareamicsDenoiser(BaseDenoiser):
                 **common,
                 normalization="mean_std",
                 normalization_params=norm,
-                early_stopping_params={"monitor": "val_loss", "mode": "min", "patience": 10**9},
+                # no early stopping (careamics' default for care): training is step- and
+                # time-bound like n2v's; an EarlyStopping on val_loss asked for the metric
+                # at the end of a training epoch cut short by max_steps, before any
+                # validation ran, and failed (smoke profile on larger images)
+                early_stopping_params={},
             )
         else:
             axes, span = self._struct_mask(x, clean)
@@ -620,6 +631,8 @@ class CareamicsDenoiser(BaseDenoiser):
         quiet = not self.progress
         with _quiet(quiet):  # careamics' import creates its loggers: import it first
             from careamics import CAREamist
+
+            from structnoise.methods.lightning_utils import divergence_guard
         with _quiet(quiet):
             cfg = self._config(noisy, clean, patch, max(n_val, 1))
         with contextlib.ExitStack() as stack:
@@ -630,7 +643,11 @@ class CareamicsDenoiser(BaseDenoiser):
                 wd.mkdir(parents=True, exist_ok=True)
             stack.enter_context(_quiet(quiet))
             stack.enter_context(_preserve_global_rng())
-            careamist = CAREamist(cfg, work_dir=wd, enable_progress_bar=self.progress)
+            # careamics steps the optimiser on every loss: the first non-finite one stops
+            guard = divergence_guard(self.name, patience=0, monitors=("val_loss",))
+            careamist = CAREamist(
+                cfg, work_dir=wd, enable_progress_bar=self.progress, callbacks=[guard]
+            )
             n2v_cfg = getattr(cfg.algorithm_config, "n2v_config", None)
             if n2v_cfg is not None and n2v_cfg.struct_mask is not None:
                 careamist.model.n2v_manipulate = StructMaskManipulate(n2v_cfg)
@@ -639,6 +656,7 @@ class CareamicsDenoiser(BaseDenoiser):
                 kwargs["train_data_target"] = clean
             start = time.perf_counter()
             careamist.train(**kwargs, **val_kw)
+            guard.finish(careamist.model.model.state_dict().values())
             trainer = careamist.trainer
             seconds = time.perf_counter() - start
             steps = int(trainer.global_step)

@@ -556,6 +556,7 @@ class HDN(BaseDenoiser):
                 device=self.device,
                 progress=self.progress,
                 work_dir=self.work_dir,
+                method=self.name,
             )
         self.noise_model.module.to("cpu")
         self.history = result.history

@@ -12,7 +12,10 @@
   epoch) or, for budget-limited profiles, a cosine decay of the learning rate over the
   budget; optional early stopping, and a wall-clock/step budget that stops cleanly. No
   logger, no checkpoints: nothing is written outside ``work_dir`` (a temporary folder
-  when not given).
+  when not given). A batch with a non-finite loss is skipped; three in a row, more than
+  20 in all, non-finite weights or a non-finite validation loss stop training with
+  :class:`~structnoise.methods.base.TrainingDivergedError`
+  (:func:`~structnoise.methods.lightning_utils.divergence_guard`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,17 @@ import torch
 from torch import nn
 
 from structnoise.methods.ladder import LadderVAE
-from structnoise.methods.lightning_utils import budget_reached, fit_quietly, quiet_lightning
+from structnoise.methods.lightning_utils import (
+    budget_reached,
+    divergence_guard,
+    fit_quietly,
+    quiet_lightning,
+)
+
+#: Consecutive / total non-finite training losses skipped before training counts as
+#: diverged (a skipped batch leaves the weights untouched).
+NONFINITE_PATIENCE = 2
+NONFINITE_MAX = 20
 
 
 class HDNNet(nn.Module):
@@ -244,6 +257,7 @@ def _module(net: HDNNet, log_likelihood, prof, free_bits: float):
             self.n_batches = 0
             self.skipped = 0
             self.last_train: dict[str, float] = {}
+            self.step_loss = math.nan  # the last batch's loss, read by the divergence guard
             self.epoch_log: list[dict] = []
             self._train: list[tuple[float, float, float]] = []
             self._val: list[tuple[float, float, float, int]] = []
@@ -260,10 +274,9 @@ def _module(net: HDNNet, log_likelihood, prof, free_bits: float):
         def training_step(self, batch, batch_idx):
             losses = hdn_losses(self.net, log_likelihood, batch, free_bits)
             self.n_batches += 1
-            if not torch.isfinite(losses.loss):
+            self.step_loss = float(losses.loss.detach())
+            if not math.isfinite(self.step_loss):  # the divergence guard counts these
                 self.skipped += 1
-                if self.skipped > 20:
-                    raise FloatingPointError("HDN training diverged (non-finite loss)")
                 return None  # Lightning skips the optimiser step
             vals = tuple(float(t.detach()) for t in (losses.loss, losses.nll, losses.kl))
             self._train.append(vals)
@@ -375,6 +388,7 @@ def train(
     device: str,
     progress: bool = False,
     work_dir: str | None = None,
+    method: str | None = None,
 ) -> FitResult:
     """Train ``net`` in place on random crops.
 
@@ -404,10 +418,19 @@ def train(
         Progress bar.
     work_dir : str, optional
         Lightning's root folder (nothing is written there with this configuration).
+    method : str, optional
+        The method's name, for the error message of a diverging run.
 
     Returns
     -------
     FitResult
+
+    Raises
+    ------
+    structnoise.methods.base.TrainingDivergedError
+        When the training loss stays non-finite (3 batches in a row or more than 20 in
+        all), the weights become non-finite (checked after every step and at the end)
+        or the validation loss is non-finite.
     """
     t0 = time.monotonic()
     with quiet_lightning():
@@ -426,7 +449,14 @@ def train(
     )
     module = _module(net, log_likelihood, prof, free_bits)
     budget = _budget(max_steps, max_seconds, progress, t0, prof.lr if prof.anneal else None)
-    callbacks: list = [budget]
+    guard = divergence_guard(
+        method,
+        patience=NONFINITE_PATIENCE,
+        max_bad=NONFINITE_MAX,
+        loss_of=lambda mod, outputs: mod.step_loss,
+        monitors=("val_loss",),
+    )
+    callbacks: list = [guard, budget]
     if prof.early_stop_patience is not None:
         callbacks.append(
             EarlyStopping(monitor="val_loss", patience=prof.early_stop_patience, mode="min")
@@ -443,6 +473,7 @@ def train(
         )
     finally:
         budget.close()
+    guard.finish(net.state_dict().values())
     net.cpu()
     return FitResult(
         steps=module.n_batches,

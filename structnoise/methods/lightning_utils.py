@@ -4,16 +4,25 @@ DVLAE and HDN train their networks with the same bare Lightning set-up: no logge
 checkpoints, no progress bar of Lightning's own (the methods show theirs), every file
 inside a work folder (a temporary one unless given), Lightning's info messages and its
 data-loader warnings silenced.
+
+Every learnt method (DVLAE, HDN and the careamics baselines) also trains with the
+callback of :func:`divergence_guard`: a non-finite training loss, non-finite weights or a
+non-finite validation loss stop training with
+:class:`~structnoise.methods.base.TrainingDivergedError` instead of ending it quietly
+(e.g. by early stopping) with a broken model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+
+from structnoise.methods.base import TrainingDivergedError
 
 #: Warnings that Lightning emits for the deliberate choices of this suite (in-process data
 #: loading, no logger) and for internals of the installed torch version.
@@ -128,3 +137,151 @@ def budget_reached(
     if max_seconds is not None and elapsed >= max_seconds:
         return "time budget"
     return None
+
+
+def all_finite(tensors: Iterable) -> bool:
+    """Whether every floating-point tensor in ``tensors`` holds only finite values.
+
+    One reduction per tensor and a single host synchronisation for all of them.
+
+    Parameters
+    ----------
+    tensors : iterable of torch.Tensor
+        E.g. a module's parameters and buffers, or its ``state_dict().values()``.
+
+    Returns
+    -------
+    bool
+    """
+    import torch
+
+    flags = [torch.isfinite(t.detach()).all() for t in tensors if t.is_floating_point()]
+    if not flags:
+        return True
+    device = flags[0].device
+    return bool(torch.stack([f.to(device) for f in flags]).all())
+
+
+def _module_tensors(module) -> Iterator:
+    yield from module.parameters()
+    yield from module.buffers()
+
+
+def _loss_from_outputs(module, outputs) -> float | None:
+    """The training loss Lightning hands to ``on_train_batch_end`` (None when absent)."""
+    if isinstance(outputs, dict):
+        outputs = outputs.get("loss")
+    if outputs is None:
+        return None
+    return float(outputs)
+
+
+def divergence_guard(
+    method: str | None,
+    *,
+    patience: int = 0,
+    max_bad: int | None = None,
+    loss_of: Callable | None = None,
+    monitors: Sequence[str] = (),
+    check_weights_every: int = 1,
+):
+    """A Lightning callback that stops a diverging training run with an error.
+
+    After every training batch it reads the batch's loss and, every
+    ``check_weights_every`` batches (after the optimiser step), checks that the module's
+    parameters and buffers are finite; after every validation it checks the metrics named
+    in ``monitors``. On a divergence it raises
+    :class:`~structnoise.methods.base.TrainingDivergedError` (which ends
+    ``Trainer.fit``) and keeps it in its ``error`` attribute; call its
+    ``finish(tensors)`` after ``fit`` returns to raise a recorded error (should a trainer
+    have swallowed it) and to check the final weights.
+
+    Parameters
+    ----------
+    method : str, optional
+        The method's name, for the error message.
+    patience : int
+        Consecutive non-finite training losses tolerated (0: the first one stops). Only
+        for modules that skip the optimiser step of such a batch, so that it leaves the
+        weights untouched; a module that steps on every loss needs 0.
+    max_bad : int, optional
+        Non-finite training losses tolerated in total (None: no limit).
+    loss_of : callable, optional
+        ``loss_of(module, outputs)``: the batch's loss as a float, or None when there is
+        none; default: the loss ``training_step`` returned (``outputs["loss"]``).
+    monitors : sequence of str
+        Validation metrics (``trainer.callback_metrics``) that must stay finite.
+    check_weights_every : int
+        Batches between two checks of the weights (0: only in ``finish``).
+
+    Returns
+    -------
+    lightning.pytorch.Callback
+        The guard; ``steps`` counts the training batches seen, ``error`` holds the
+        :class:`~structnoise.methods.base.TrainingDivergedError` once raised.
+    """
+    import lightning.pytorch as pl
+
+    read_loss = _loss_from_outputs if loss_of is None else loss_of
+    patience = max(0, int(patience))
+    every = max(0, int(check_weights_every))
+
+    class DivergenceGuard(pl.Callback):
+        """Stops training at a non-finite loss or non-finite weights (see the factory)."""
+
+        def __init__(self) -> None:
+            self.steps = 0
+            self.streak = 0
+            self.bad = 0
+            self.first_bad: tuple[int, float] | None = None
+            self.last_loss = math.nan
+            self.error: TrainingDivergedError | None = None
+
+        def _diverged(self, trainer, step: int, loss: float, what: str) -> None:
+            self.error = TrainingDivergedError(step, loss, method=method, what=what)
+            if trainer is not None:
+                trainer.should_stop = True
+            raise self.error
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.steps += 1
+            loss = read_loss(pl_module, outputs)
+            if loss is not None:
+                loss = float(loss)
+                if math.isfinite(loss):
+                    self.streak = 0
+                    self.first_bad = None
+                    self.last_loss = loss
+                else:
+                    self.streak += 1
+                    self.bad += 1
+                    if self.first_bad is None:
+                        self.first_bad = (self.steps, loss)
+                    if self.streak > patience or (max_bad is not None and self.bad > max_bad):
+                        self._diverged(trainer, *self.first_bad, "loss")
+            if every and self.steps % every == 0 and not all_finite(_module_tensors(pl_module)):
+                self._diverged(trainer, self.steps, self.last_loss, "weights")
+
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.sanity_checking:
+                return
+            for name in monitors:
+                value = trainer.callback_metrics.get(name)
+                if value is not None and not math.isfinite(float(value)):
+                    self._diverged(trainer, self.steps, float(value), "loss")
+
+        def finish(self, tensors: Iterable) -> None:
+            """Raise the recorded divergence, if any, else check the final weights.
+
+            Parameters
+            ----------
+            tensors : iterable of torch.Tensor
+                The weights kept after training (e.g. ``net.state_dict().values()``,
+                with averaged weights already loaded).
+            """
+            if self.error is not None:
+                raise self.error
+            if not all_finite(tensors):
+                self._diverged(None, self.steps, self.last_loss, "weights")
+
+    return DivergenceGuard()

@@ -258,6 +258,7 @@ class DVLAE(BaseDenoiser):
                 work_dir=self.work_dir,
                 snapshots=snapshots,
                 history=self.history,
+                method=self.name,
             )
         self.history = result.history
         self.train_summary = {

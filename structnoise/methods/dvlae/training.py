@@ -5,7 +5,11 @@ optimiser (loss: negative ELBO), the signal decoder has its own (loss: MSE on th
 detached s_code); each has a ReduceLROnPlateau schedule on its validation loss; early
 stopping watches the validation signal-decoder loss (the monitor of the authors' training
 notebook). Training stops cleanly at ``max_steps`` forward passes, at early stopping, or
-when the wall-clock budget is spent.
+when the wall-clock budget is spent. A batch with a non-finite loss is skipped (no
+optimiser step); three in a row, more than 20 in all, non-finite weights or a non-finite
+validation loss stop training with
+:class:`~structnoise.methods.base.TrainingDivergedError` (the
+:func:`~structnoise.methods.lightning_utils.divergence_guard`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,12 @@ import torch
 from structnoise.methods.dvlae.network import DVLAENet, Losses
 from structnoise.methods.dvlae.profiles import TrainingProfile
 from structnoise.methods.dvlae.speed import autocast, resolve_precision
-from structnoise.methods.lightning_utils import budget_reached, fit_quietly
+from structnoise.methods.lightning_utils import budget_reached, divergence_guard, fit_quietly
+
+#: Consecutive / total non-finite training losses skipped before training counts as
+#: diverged (a skipped batch leaves the weights untouched).
+NONFINITE_PATIENCE = 2
+NONFINITE_MAX = 20
 
 
 def accelerator_is_cpu(device: str) -> bool:
@@ -134,6 +143,7 @@ def _make_module(
             self.finish_start_step = None
             self._val: list[tuple[float, float, float, float]] = []
             self.last_train: dict[str, float] = {}
+            self.step_loss = math.nan  # the last batch's loss, read by the divergence guard
             self.epoch_log: list[dict] = history
             self._train_acc: list[tuple[float, float, float, float]] = []
             self._kl_levels: list[np.ndarray] = []
@@ -194,7 +204,8 @@ def _make_module(
                 s_hat = self.net.sd(s_code)
             sd = torch.nn.functional.mse_loss(s_hat.float(), b.float())
             opt_sd = self.optimizers()[1]
-            if torch.isfinite(sd):
+            self.step_loss = float(sd.detach())
+            if math.isfinite(self.step_loss):
                 self.manual_backward(sd)
                 opt_sd.step()
             opt_sd.zero_grad(set_to_none=True)
@@ -211,14 +222,13 @@ def _make_module(
             loss = losses.nll + self.kl_term(losses)
             total = (loss + losses.sd) / prof.accumulate
             opts = self.optimizers()
-            if torch.isfinite(total):
+            self.step_loss = float(total.detach())
+            if math.isfinite(self.step_loss):
                 self.manual_backward(total)
-            else:  # never let one bad batch poison the weights
+            else:  # never let one bad batch poison the weights (the guard counts them)
                 self.bad_steps += 1
                 for o in opts:
                     o.zero_grad(set_to_none=True)
-                if self.bad_steps > 20:
-                    raise FloatingPointError("DVLAE training diverged (non-finite loss)")
             self.n_batches += 1
             if self.n_batches % prof.accumulate == 0:
                 if prof.lr_schedule == "linear" and progress_fn is not None:
@@ -515,6 +525,7 @@ def train(
     work_dir: str | None = None,
     snapshots: tuple | None = None,
     history: list | None = None,
+    method: str | None = None,
 ) -> FitResult:
     """Train ``net`` in place.
 
@@ -547,10 +558,19 @@ def train(
     history : list, optional
         A list that receives one dict of losses per epoch as training goes (a new
         list when None); also returned in the result.
+    method : str, optional
+        The method's name, for the error message of a diverging run.
 
     Returns
     -------
     FitResult
+
+    Raises
+    ------
+    structnoise.methods.base.TrainingDivergedError
+        When the training loss stays non-finite (3 batches in a row or more than 20 in
+        all), the weights become non-finite (checked after every step and, averaged
+        weights included, at the end) or the validation loss is non-finite.
     """
     from lightning.pytorch.callbacks import EarlyStopping
 
@@ -590,12 +610,19 @@ def train(
         net, prof, precision, device, [] if history is None else history, budget.progress, ema
     )
     early = EarlyStopping(monitor="val_sd", patience=prof.early_stop_patience, mode="min")
+    guard = divergence_guard(
+        method,
+        patience=NONFINITE_PATIENCE,
+        max_bad=NONFINITE_MAX,
+        loss_of=lambda mod, outputs: mod.step_loss,
+        monitors=("val_sd",),
+    )
     try:
         fit_quietly(
             module,
             loader,
             val_loader,
-            callbacks=[budget, early],
+            callbacks=[guard, budget, early],
             device=device,
             work_dir=work_dir,
             prefix="dvlae-",
@@ -606,6 +633,7 @@ def train(
             tuner.restore()
     if ema is not None and not module.finishing_started:
         ema.load_into_net()
+    guard.finish(net.state_dict().values())
     for p in net.parameters():
         p.requires_grad_(True)
     net.cpu()
