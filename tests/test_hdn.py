@@ -247,6 +247,10 @@ def test_save_load_roundtrip_with_weights_only(data, fitted, tmp_path):
         assert isinstance(torch.load(tmp_path / "m" / f, weights_only=True), dict)
     again = load(tmp_path / "m")
     assert isinstance(again, HDN) and again.variant == "hdn36"
+    # the training range is kept for denoise's out-of-range warning
+    train = noisy[:4]
+    assert meta["data_range"] == pytest.approx([float(train.min()), float(train.max())], rel=1e-6)
+    assert again.data_range == pytest.approx(tuple(meta["data_range"]))
     assert np.array_equal(
         again.denoise(noisy[4], n_samples=2), model.denoise(noisy[4], n_samples=2)
     )

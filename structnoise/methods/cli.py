@@ -314,6 +314,8 @@ def denoise_command(
     from structnoise.methods.base import check_finite_output
     from structnoise.utils import check_output_file
 
+    if not (model_dir / "method.json").is_file():
+        raise _fail(f"{model_dir} is not a saved structnoise model (no method.json)")
     try:
         check_output_file(output, [input_path, model_dir], overwrite=overwrite)
         model = methods.load(model_dir)

@@ -476,6 +476,7 @@ class HDN(BaseDenoiser):
             self._fit(x, pair, v)
         finally:
             self._fit_extra = {}
+        self.record_data_range(x)
         self.fitted = True
         return self
 
@@ -592,13 +593,14 @@ class HDN(BaseDenoiser):
         n_samples: int | None = None,
         tile: int | None = None,
         mode: str = "mmse",
+        axes: str | None = None,
     ) -> np.ndarray:
         """Denoise an image or a stack.
 
         Parameters
         ----------
         noisy : array_like
-            ``(Y, X)`` or ``(N, Y, X)``.
+            ``(Y, X)`` or ``(N, Y, X)``, or any layout named by ``axes``.
         n_samples : int, optional
             Posterior samples for ``mode="mmse"`` (None: the ``n_samples`` parameter, else
             the profile's default, 100 for ``quick`` and ``paper``).
@@ -607,13 +609,15 @@ class HDN(BaseDenoiser):
         mode : {"mmse", "sample", "mean"}
             ``mmse``: mean of the samples (the paper's estimate); ``sample``: one
             posterior sample; ``mean``: one pass with every latent at its mean.
+        axes : str, optional
+            Axes of ``noisy`` (see :meth:`BaseDenoiser.denoise`).
 
         Returns
         -------
         numpy.ndarray
             float32, same shape as ``noisy``.
         """
-        return super().denoise(noisy, n_samples=n_samples, tile=tile, mode=mode)
+        return super().denoise(noisy, axes=axes, n_samples=n_samples, tile=tile, mode=mode)
 
     def _denoise(self, noisy: np.ndarray, *, n_samples=None, tile=None, mode="mmse"):
         import torch
