@@ -329,6 +329,18 @@ def scenarios(p: Probe, slow: bool) -> None:
     )
     p.rows[-1]["files"] = f"m11 {'exists' if (w / 'm11').exists() else 'absent'}"
 
+    # 10 the smoke profile runs every registered method
+    code, _ = p.case(
+        "10",
+        "smoke profile, every registered method",
+        ["run", "--profile", "smoke", "--out", "smoke", "--quiet", "--no-report"],
+        [],
+    )
+    cells = pd.read_csv(w / "smoke" / "results.csv")
+    status = cells.groupby("status")["label"].apply(lambda x: ", ".join(sorted(x)))
+    p.rows[-1]["first_line"] = f"{len(cells)} cells"
+    p.rows[-1]["files"] = "; ".join(f"{k}: {v}" for k, v in status.items())
+
     if not slow:
         return
     # 3 divergence
