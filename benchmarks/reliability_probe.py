@@ -110,6 +110,7 @@ class Probe:
                 "files": (state + ("; " if state and note else "") + note) or "-",
             }
         )
+        self.rows[-1]["first_line"] = self.rows[-1]["first_line"].replace(str(self.work), "<tmp>")
         print(f"[{row}] exit {code}: {first[:160]}", flush=True)
         return code, text
 
