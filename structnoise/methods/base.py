@@ -230,10 +230,10 @@ class BaseDenoiser:
         -------
         self
         """
-        x, _ = as_stack(_fold(noisy, axes), name="noisy", min_size=self.min_size)
+        x, _ = as_stack(fold_axes(noisy, axes), name="noisy", min_size=self.min_size)
         c = None
         if clean is not None:
-            c, _ = as_stack(_fold(clean, axes), name="clean", min_size=self.min_size)
+            c, _ = as_stack(fold_axes(clean, axes), name="clean", min_size=self.min_size)
             check_same_shape(x, c, ("noisy", "clean"))
         if self.info.needs_clean and c is None:
             raise ValueError(
@@ -386,8 +386,22 @@ class DataRangeWarning(UserWarning):
     """Input unlike the training data (far outside its range, or constant images)."""
 
 
-def _fold(x, axes: str | None):
-    """Fold an array with ``axes`` into a stack (unchanged when ``axes`` is None)."""
+def fold_axes(x, axes: str | None):
+    """Fold an array with ``axes`` into a stack (unchanged when ``axes`` is None).
+
+    Parameters
+    ----------
+    x : array_like
+        The image(s).
+    axes : str or None
+        Their axes (see :mod:`structnoise.axes`); None keeps ``x`` but refuses shapes
+        that are ambiguous without axes.
+
+    Returns
+    -------
+    array_like
+        ``x`` itself, or an ``(N, Y, X)`` stack.
+    """
     if axes is None:
         from structnoise.axes import guess_axes
 

@@ -881,7 +881,7 @@ class CARE(CareamicsDenoiser):
     default_augment: ClassVar[str] = "all"
     residual: ClassVar[bool] = True  # CSBDeep's CARE: unet_residual when channels match
 
-    def fit(self, noisy, clean=None, *, val=None) -> CARE:
+    def fit(self, noisy, clean=None, *, val=None, axes: str | None = None) -> CARE:
         """Train on ``(noisy, clean)`` pairs (see :meth:`BaseDenoiser.fit`).
 
         Parameters
@@ -892,6 +892,8 @@ class CARE(CareamicsDenoiser):
             Clean targets of the same shape (required).
         val : tuple, optional
             ``(noisy, clean)`` validation pair; otherwise careamics holds out patches.
+        axes : str, optional
+            Axes of ``noisy`` and ``clean`` (see :meth:`BaseDenoiser.fit`).
 
         Returns
         -------
@@ -903,7 +905,7 @@ class CARE(CareamicsDenoiser):
                 "clean images of the same shape (e.g. `structnoise train care noisy.tif "
                 "--clean clean.tif`); for data without clean images use sn2v, n2v or dvlae"
             )
-        return super().fit(noisy, clean, val=val)
+        return super().fit(noisy, clean, val=val, axes=axes)
 
 
 @register("n2v", info=_N2V_INFO)

@@ -74,7 +74,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from structnoise._validate import as_stack, check_same_shape
-from structnoise.methods.base import BaseDenoiser, MethodInfo
+from structnoise.methods.base import BaseDenoiser, MethodInfo, fold_axes
 from structnoise.methods.hdn_noise import GMMNoiseModel
 from structnoise.methods.registry import register
 from structnoise.methods.tiling import predict_tiled
@@ -403,6 +403,7 @@ class HDN(BaseDenoiser):
         signal=None,
         extra_noisy=None,
         noise_model=None,
+        axes: str | None = None,
     ) -> HDN:
         """Fit the noise model, then train the VAE on noisy images.
 
@@ -429,6 +430,9 @@ class HDN(BaseDenoiser):
         noise_model : GMMNoiseModel or path-like, optional
             A fitted noise model, or a folder holding one (written by
             :meth:`GMMNoiseModel.save` or by :meth:`save` of a fitted HDN).
+        axes : str, optional
+            Axes of ``noisy``, ``clean`` and ``signal`` (see :meth:`BaseDenoiser.fit`):
+            channels, time points and planes become images of the stack.
 
         Returns
         -------
@@ -439,6 +443,9 @@ class HDN(BaseDenoiser):
         ValueError
             Without a noise-model source, with more than one, or on bad images.
         """
+        noisy = fold_axes(noisy, axes)
+        clean = None if clean is None else fold_axes(clean, axes)
+        signal = None if signal is None else fold_axes(signal, axes)
         x, _ = as_stack(noisy, name="noisy", min_size=self.min_size)
         sources = (("clean", clean), ("signal", signal), ("noise_model", noise_model))
         given = [name for name, value in sources if value is not None]
