@@ -23,7 +23,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -87,6 +87,13 @@ class MethodInfo:
         Default training budget in minutes per profile (``None`` = no time limit).
     paper_name : str, optional
         The column of the paper's Table 1 this method reproduces.
+    clean_use : {"none", "target", "calibration"}
+        What ``fit`` does with clean images: nothing, training targets (CARE), or the
+        calibration of a noise model while the network learns from noisy images (HDN).
+        The benchmark runner decides what to pass from this, never from signatures.
+    extra_noisy : bool
+        ``fit`` takes ``extra_noisy=``: more noisy images to learn from besides the ones
+        paired with clean images (HDN: the test images, as unsupervised methods see them).
     """
 
     description: str = ""
@@ -98,6 +105,8 @@ class MethodInfo:
         default_factory=lambda: {"smoke": 0.25, "quick": 5.0, "paper": None}
     )
     paper_name: str | None = None
+    clean_use: Literal["none", "target", "calibration"] = "none"
+    extra_noisy: bool = False
 
 
 @runtime_checkable
