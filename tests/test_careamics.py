@@ -227,3 +227,54 @@ def test_train_and_denoise_through_cli(tiny, tmp_path, method, extra):
             app, ["denoise", "model", "noisy.tif", "t.tif", "--tile", "32", "--no-progress"]
         )
         assert result.exit_code == 0, result.output
+
+
+def test_train_summary_and_older_saved_summary(tiny, tmp_path):
+    import json
+
+    from structnoise.methods.summary import StopReason, TrainSummary
+
+    noisy, _ = tiny
+    model = methods.create("n2v", profile="smoke", seed=0).fit(noisy)
+    summary = TrainSummary.from_dict(model.train_summary)
+    assert summary.steps == 4 and summary.stopped_by is StopReason.MAX_STEPS
+    assert set(summary.final) == {"train_loss", "val_loss"}
+    assert summary.extra["patch"] == PROFILES["smoke"].patch
+    # the time budget, not the steps, ends this one
+    timed = methods.create("n2v", profile="smoke", max_steps=10**6, max_minutes=1e-3)
+    timed.fit(noisy)
+    assert timed.train_summary["stopped_by"] == StopReason.TIME_BUDGET
+    assert timed.train_summary["steps"] < 10**6
+    # a model saved by an earlier version, with its summary layout, loads and converts
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())
+    meta["extra"]["train_summary"] = {
+        "steps": 4,
+        "epochs": 2,
+        "patch": 32,
+        "seconds": 0.4,
+        "minutes": 0.007,
+        "stopped_by": "max_minutes",
+    }
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    loaded = methods.load(tmp_path / "m")
+    assert loaded.train_summary["stopped_by"] == "time_budget"
+    assert loaded.train_summary["epochs"] == 2 and loaded.train_summary["final"] == {}
+    np.testing.assert_array_equal(loaded.denoise(noisy[:1]), model.denoise(noisy[:1]))
+
+
+def test_care_declares_clean_targets():
+    info = methods.create("care").info
+    assert info.needs_clean and info.clean_use == "target"
+    for name in ("n2v", "sn2v"):
+        assert methods.create(name).info.clean_use == "none"
+
+
+def test_augment_names():
+    from structnoise.methods.careamics_adapters import Augment
+
+    model = methods.create("sn2v", augment="flips")
+    assert model.augment is Augment.FLIPS and model.get_params()["augment"] == "flips"
+    assert methods.create("n2v").augment == "all"
+    with pytest.raises(ValueError, match="unknown augment 'spin': expected one of none, x_flip"):
+        methods.create("n2v", augment="spin")

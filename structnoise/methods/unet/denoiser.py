@@ -195,15 +195,17 @@ class CareamicsDenoiser(BaseDenoiser):
             )
         run = train(cfg, data, name=self.name, work_dir=self.work_dir, progress=self.progress)
         self.history = run.history
-        last = run.history[-1] if run.history else {}
-        losses = {"train_loss": "train_loss_epoch", "val_loss": "val_loss"}
+        # the last value of each loss (the last epoch, cut short by the step or time
+        # limit, often has no validation)
+        columns = {"train_loss_epoch": "train_loss", "val_loss": "val_loss"}
+        final = {columns[k]: v for row in run.history for k, v in row.items() if k in columns}
         self.train_summary = TrainSummary(
             steps=run.steps,
             minutes=round(run.seconds / 60.0, 3),
             stopped_by=StopReason.MAX_STEPS
             if run.steps >= prof.max_steps
             else StopReason.TIME_BUDGET,
-            final={k: last[col] for k, col in losses.items() if col in last},
+            final=dict(sorted(final.items())),
             extra={"epochs": run.epochs, "patch": patch, "seconds": round(run.seconds, 2)},
         ).to_dict()
         self.careamics_config = run.config
