@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = "structnoise"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
@@ -123,9 +121,6 @@ def test_graph_sees_local_and_relative_imports(tmp_path):
     assert import_cycles(graph) == [["structnoise.sub.a", "structnoise.sub.b"]]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="benchmark: runner <-> results/report/slurm cycle (issue 10)"
-)
 def test_no_import_cycles():
     cycles = import_cycles(import_graph())
     assert not cycles, "import cycles in structnoise:\n" + "\n".join(
