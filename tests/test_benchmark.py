@@ -73,6 +73,8 @@ FAKES = textwrap.dedent(
             _log("fake-ar", self.seed)
             self.level = float(x.mean())
             self.n_fit = len(x)
+            # an earlier version's spelling of the stop reason; the record normalises it
+            self.train_summary = {"steps": 7, "minutes": 0.5, "stopped_by": "time budget"}
 
         def _denoise(self, x, n_samples=1, **options):
             assert self.axis in ("horizontal", "vertical")
@@ -110,11 +112,18 @@ FAKES = textwrap.dedent(
     class FakeHDN(FakeCare):
         """Clean images only for a noise model; learns from extra noisy images too."""
 
-        info = MethodInfo(description="fake hdn", needs_clean=True, budgets=BUDGETS)
+        info = MethodInfo(description="fake hdn", needs_clean=True, budgets=BUDGETS,
+                          clean_use="calibration", extra_noisy=True)
 
         def fit(self, noisy, clean=None, *, val=None, extra_noisy=None):
-            self.n_extra = 0 if extra_noisy is None else len(extra_noisy)
+            self.n_extra = None if extra_noisy is None else len(extra_noisy)
             return super().fit(noisy, clean, val=val)
+
+
+    class FakeLegacy(FakeHDN):
+        """Declared before clean_use existed: needs_clean only (read as clean_use target)."""
+
+        info = MethodInfo(description="fake old plugin", needs_clean=True, budgets=BUDGETS)
 
 
     class FakeFail(BaseDenoiser):
@@ -141,7 +150,8 @@ FAKES = textwrap.dedent(
 
 
     for name, cls in (("fake-blur", FakeBlur), ("fake-ar", FakeAR), ("fake-care", FakeCare),
-                      ("fake-hdn", FakeHDN), ("fake-fail", FakeFail), ("fake-kill", FakeKill)):
+                      ("fake-hdn", FakeHDN), ("fake-legacy", FakeLegacy), ("fake-fail", FakeFail),
+                      ("fake-kill", FakeKill)):
         register(name, info=cls.info)(cls)
     '''
 )
@@ -362,6 +372,10 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
     assert "no clean training targets" in skip["reason"]
     ok = table[table["status"] == "ok"]
     assert ok["value"].notna().all() and (ok["fit_s"] >= 0).all()
+    # the training summary columns: filled for the learnt fake, empty for the others
+    ar_rows = ok[ok["method"] == "fake-ar"]
+    assert (ar_rows["steps"] == 7).all() and (ar_rows["stopped_by"] == "time_budget").all()
+    assert ok.loc[ok["method"] == "fake-blur", "steps"].isna().all()
     assert (ok["peak_rss_mb"] > 10).all() and (ok["device"] == "cpu").all()
     assert result.counts == {"ok": 18, "failed": 4, "skipped": 2, "reused": 0}
     # PSNR is the paper's: per image, then averaged
@@ -423,7 +437,7 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
             plugin,
             datasets,
             tmp_path / "run",
-            methods=["fake-care", "fake-hdn", "fake-ar"],
+            methods=["fake-care", "fake-hdn", "fake-legacy", "fake-ar"],
             seeds=[0],
             max_test_images=2,
         )
@@ -451,13 +465,45 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
     # supervised: training split only
     assert created["fake-care"].n_fit == 6
     assert recs["fake-care"]["fit_call"] == "fit(train_noisy, train_clean)"
-    # clean data only for a noise model: training pairs plus the noisy test images
+    # clean data only for a noise model (clean_use "calibration", extra_noisy declared):
+    # training pairs plus the noisy test images
     assert created["fake-hdn"].n_fit == 6 and created["fake-hdn"].n_extra == 2
-    assert "extra_noisy=test_noisy" in recs["fake-hdn"]["fit_call"]
+    assert recs["fake-hdn"]["fit_call"] == "fit(train_noisy, train_clean, extra_noisy=test_noisy)"
+    # declared before clean_use (needs_clean only): as "target", whatever fit could take
+    assert created["fake-legacy"].n_fit == 6 and created["fake-legacy"].n_extra is None
+    assert recs["fake-legacy"]["fit_call"] == "fit(train_noisy, train_clean)"
     # unsupervised: every noisy image (train + the 2 kept test images)
     assert created["fake-ar"].n_fit == 8
     assert created["fake-ar"].axis == "horizontal"
     assert recs["fake-ar"]["n_images"] == 2
+    # the training summary, read from the method's train_summary
+    assert recs["fake-ar"]["steps"] == 7 and recs["fake-ar"]["train_minutes"] == 0.5
+    assert recs["fake-ar"]["stopped_by"] == "time_budget"
+    assert recs["fake-care"]["steps"] is None and recs["fake-care"]["stopped_by"] is None
+
+
+def test_fit_inputs_follow_the_declaration_only():
+    from types import SimpleNamespace
+
+    from structnoise.benchmark.execute import fit_inputs
+    from structnoise.methods import MethodInfo
+
+    ds = SimpleNamespace(
+        all_noisy="all", train_noisy="tn", train_clean="tc", test_noisy="te", axis=None
+    )
+    calls = [
+        (MethodInfo(), ("all",)),
+        (MethodInfo(clean_use="target", needs_clean=True), ("tn", "tc")),
+        (MethodInfo(clean_use="calibration", needs_clean=True), ("tn", "tc")),
+        (MethodInfo(needs_clean=True), ("tn", "tc")),  # an old plugin
+    ]
+    for info, args in calls:
+        assert fit_inputs(info, ds)[:2] == (args, {})
+    info = MethodInfo(clean_use="calibration", extra_noisy=True, needs_clean=True)
+    assert fit_inputs(info, ds)[:2] == (("tn", "tc"), {"extra_noisy": "te"})
+    # clean images used when there are some, not needed: every noisy image otherwise
+    info = MethodInfo(clean_use="calibration", extra_noisy=True)
+    assert fit_inputs(info, SimpleNamespace(**{**vars(ds), "train_clean": None}))[0] == ("all",)
 
 
 def test_missing_dataset_is_skipped_and_run_finishes(tmp_path, plugin, datasets):

@@ -5,9 +5,16 @@
 >>> result.table.query("status == 'ok'")[["method", "dataset", "value"]]  # doctest: +SKIP
 >>> report("runs/quick")  # doctest: +SKIP
 
-Modules: :mod:`.config` (run configuration, grids, cell seeds), :mod:`.runner` (running
-cells, resuming), :mod:`.slurm` (submitit job arrays), :mod:`.results` (the tidy table,
-provenance), :mod:`.tables` (Table 1), :mod:`.plots` (figures), :mod:`.report`.
+Modules, by responsibility (no module imports one that imports it back):
+:mod:`.config` (reading configurations; re-exports the schema and cells),
+:mod:`.schema` (the :class:`RunConfig` schema), :mod:`.methodspec` (``name[k=v]``
+method entries), :mod:`.cells` (cells, seeds and cell plans), :mod:`.validation` (plugins,
+name checks), :mod:`.loading` (datasets of a run), :mod:`.execute` (one cell: the fit
+contract), :mod:`.records` (a cell's record), :mod:`.runfolder` (the run folder's layout,
+records on disk, the folder check), :mod:`.progress`, :mod:`.runner` (the run loop,
+resuming; re-exports its former names), :mod:`.slurm` (submitit job arrays),
+:mod:`.results` (the tidy table, provenance), :mod:`.tables` (Table 1), :mod:`.plots`
+(figures), :mod:`.report`, :mod:`.choices` and :mod:`.errors` (leaves).
 Names are imported on first use, so ``structnoise --help`` stays fast.
 """
 

@@ -17,16 +17,18 @@ from typing import Annotated
 
 import typer
 
+from structnoise.benchmark.choices import Executor
+
 
 def _split(values: list[str] | None) -> list[str] | None:
     """Flatten repeated / comma-separated values (commas inside brackets kept)."""
     if not values:
         return None
-    from structnoise.benchmark.config import _split_top_level
+    from structnoise.benchmark.methodspec import split_top_level
 
     out: list[str] = []
     for value in values:
-        out.extend(_split_top_level(value))
+        out.extend(split_top_level(value))
     return out
 
 
@@ -71,7 +73,12 @@ def run_command(
         typer.Option("--seeds", "-s", help="Repetition seeds, e.g. '0,1,2'."),
     ] = None,
     executor: Annotated[
-        str | None, typer.Option("--executor", "-e", help="local (default) | slurm.")
+        Executor | None,
+        typer.Option(
+            "--executor",
+            "-e",
+            help=f"{' | '.join(Executor)} (default: the config's, else {Executor.LOCAL}).",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -110,15 +117,13 @@ def run_command(
         raise typer.BadParameter(
             f"unknown profile {profile!r}: expected one of {', '.join(PROFILE_CONFIGS)}"
         )
-    if executor is not None and executor not in ("local", "slurm"):
-        raise typer.BadParameter(f"unknown executor {executor!r}: expected local or slurm")
     source = config or PROFILE_CONFIGS[profile or "quick"]
     overrides = {
         "profile": profile,
         "methods": _split(methods),
         "datasets": _split(datasets),
         "seeds": _seeds(seeds),
-        "executor": executor,
+        "executor": None if executor is None else Executor(executor),
         "out": str(out) if out is not None else None,
         "report": False if no_report else None,
     }
@@ -145,7 +150,9 @@ def run_command(
         f"{counts['skipped']} skipped ({counts['reused']} reused) in "
         f"{result.wall_s / 60:.1f} min; results in {result.run_dir}"
     )
-    table1 = result.run_dir / "table1.md"
+    from structnoise.benchmark.runfolder import TABLE1_MD
+
+    table1 = result.run_dir / TABLE1_MD
     if table1.exists():
         typer.echo("")
         typer.echo(table1.read_text())
@@ -164,7 +171,9 @@ def report_command(
         raise typer.Exit(2) from None
     written = [p for k, v in out.items() if k != "skipped" and isinstance(v, list) for p in v]
     typer.echo(f"wrote {len(written)} files into {run_dir}")
-    typer.echo((Path(run_dir) / "table1.md").read_text())
+    from structnoise.benchmark.runfolder import TABLE1_MD
+
+    typer.echo((Path(run_dir) / TABLE1_MD).read_text())
 
 
 def list_methods_command(

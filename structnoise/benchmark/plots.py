@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from structnoise.benchmark.choices import Status
+
 #: Half-width of the autocorrelation maps (lags -L..L in both directions).
 MAX_LAG = 10
 
@@ -68,7 +70,7 @@ def save_figure(fig, path_stem: Path) -> list[Path]:
 # --------------------------------------------------------------------------- Fig. 4
 def rf_rows(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
     """Rows of successful cells whose parameters include ``rf``, with an ``rf`` column."""
-    t = table[(table["metric"] == metric) & (table["status"] == "ok") & table["value"].notna()]
+    t = table[(table["metric"] == metric) & (table["status"] == Status.OK) & table["value"].notna()]
     t = t.copy()
     t["rf"] = [json.loads(p).get("rf") if p else None for p in t["params"]]
     t = t[t["rf"].notna()]

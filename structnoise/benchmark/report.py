@@ -16,7 +16,6 @@ A figure without data in the run is skipped with a message, never an error.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -25,24 +24,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from structnoise.benchmark.choices import Status
 from structnoise.benchmark.plots import (
     plot_grid,
     plot_noise_reconstruction,
     plot_rf_ablation,
 )
 from structnoise.benchmark.results import read_table
-from structnoise.benchmark.runner import _safe, read_records, write_json
+from structnoise.benchmark.runfolder import (
+    PROVENANCE_FILE,
+    REPORT_JSON,
+    RUN_MARKER,
+    TABLE1_MD,
+    example_path,
+    noise_sample_relpath,
+    read_json,
+    read_records,
+    safe_name,
+    write_json,
+    write_text,
+)
 from structnoise.benchmark.tables import build_table1
 from structnoise.utils import atomic_path
 
 #: At most this many method panels in a Fig. 3 grid.
 MAX_GRID_PANELS = 12
-
-
-def _write_text(path: Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
 
 
 def _fig5_from_models(run_dir: Path, records: list[dict], echo) -> list[dict]:
@@ -53,8 +59,8 @@ def _fig5_from_models(run_dir: Path, records: list[dict], echo) -> list[dict]:
     for rec in records:
         if rec.get("noise_sample_path") or not rec.get("model_path"):
             continue
-        example = run_dir / "examples" / f"{_safe(rec['dataset'])}.npz"
-        rel = Path("noise_samples") / f"{rec['cell_id']}.npz"
+        example = example_path(run_dir, rec["dataset"])
+        rel = noise_sample_relpath(rec["cell_id"])
         if (run_dir / rel).exists():  # sampled by an earlier report
             done.append(dict(rec, noise_sample_path=str(rel)))
             continue
@@ -108,8 +114,8 @@ def report(
     t1 = build_table1(table)
     md = t1.markdown + ("\n" + t1.ranking if t1.ranking else "")
     out["table1"] = [
-        _write_text(run_dir / "table1.md", md),
-        _write_text(run_dir / "table1.tex", t1.latex),
+        write_text(run_dir / TABLE1_MD, md),
+        write_text(run_dir / "table1.tex", t1.latex),
     ]
     summary = t1.summary.drop(columns=["best"]).copy()
     with atomic_path(run_dir / "table1.csv") as tmp:
@@ -127,13 +133,15 @@ def report(
 
     # ---- Fig. 5
     out["fig5"] = []
-    with_samples = [r for r in records if r.get("status") == "ok" and r.get("noise_sample_path")]
-    with_samples += _fig5_from_models(run_dir, [r for r in records if r.get("status") == "ok"], say)
+    ok = [r for r in records if r.get("status") == Status.OK]
+    with_samples = [r for r in ok if r.get("noise_sample_path")]
+    with_samples += _fig5_from_models(run_dir, ok, say)
     for rec in with_samples:
         path = run_dir / rec["noise_sample_path"]
         if not path.exists():
             continue
-        stem = run_dir / f"fig5_{_safe(rec['dataset'])}_{_safe(rec['label'])}_s{rec['seed']}"
+        name = f"{safe_name(rec['dataset'])}_{safe_name(rec['label'])}_s{rec['seed']}"
+        stem = run_dir / f"fig5_{name}"
         result = plot_noise_reconstruction(
             path, stem, title=f"{rec['label']} on {rec['dataset']} (seed {rec['seed']})"
         )
@@ -151,12 +159,12 @@ def report(
     out["fig3"] = []
     first_seed = min(table["seed"]) if len(table) else 0
     for dataset in dict.fromkeys(table["dataset"]):
-        example = run_dir / "examples" / f"{_safe(dataset)}.npz"
+        example = example_path(run_dir, dataset)
         panels = []
         for rec in records:
             if (
                 rec["dataset"] == dataset
-                and rec.get("status") == "ok"
+                and rec.get("status") == Status.OK
                 and rec.get("seed") == first_seed
                 and rec.get("denoised_path")
                 and rec["method"] != "noisy"
@@ -178,7 +186,7 @@ def report(
         result = plot_grid(
             example,
             panels[:MAX_GRID_PANELS],
-            run_dir / f"fig3_{_safe(dataset)}",
+            run_dir / f"fig3_{safe_name(dataset)}",
             title=f"{dataset}: first test image (seed {first_seed})",
         )
         if isinstance(result, str):
@@ -187,9 +195,9 @@ def report(
             out["fig3"].extend(result)
 
     # ---- report.md
-    out["report"] = [_write_text(run_dir / "report.md", _report_md(run_dir, table, md, out))]
+    out["report"] = [write_text(run_dir / "report.md", _report_md(run_dir, table, md, out))]
     write_json(
-        run_dir / "report.json",
+        run_dir / REPORT_JSON,
         {k: ([str(p) for p in v] if isinstance(v, list) else v) for k, v in out.items()},
     )
     for msg in out["skipped"]:
@@ -198,12 +206,8 @@ def report(
 
 
 def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) -> str:
-    meta = {}
-    if (run_dir / "run.json").exists():
-        meta = json.loads((run_dir / "run.json").read_text())
-    prov = {}
-    if (run_dir / "provenance.json").exists():
-        prov = json.loads((run_dir / "provenance.json").read_text())
+    meta = read_json(run_dir / RUN_MARKER)
+    prov = read_json(run_dir / PROVENANCE_FILE)
     git = prov.get("git", {})
     machine = prov.get("machine", {})
     calls = prov.get("calls", [])
@@ -249,7 +253,7 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
     ]
     for r in cells.itertuples():
         value = "" if pd.isna(r.value) else f"{r.value:.2f}"
-        status = r.status if r.status == "ok" else f"{r.status}: {r.reason[:80]}"
+        status = r.status if r.status == Status.OK else f"{r.status}: {r.reason[:80]}"
         lines.append(
             f"| {r.label} | {r.dataset} | {r.seed} | {status} | {value} | {_f(r.fit_s)} | "
             f"{_f(r.denoise_s)} | {_f(r.peak_rss_mb, 0)} | {r.device} |"

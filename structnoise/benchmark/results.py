@@ -22,7 +22,13 @@ max_minutes               the training budget the cell had
 method_kwargs             every parameter the method got (JSON, incl. axis, span)
 denoise_options           options of ``denoise`` (JSON, e.g. n_samples)
 finished                  UTC time the cell was recorded
+steps, train_minutes      optimisation steps and minutes of training (learnt methods)
+stopped_by                why training stopped: ``max_steps`` / ``time_budget`` /
+                          ``early_stopping`` / ``completed`` (learnt methods)
 ========================  =====================================================
+
+The columns are a public contract: a column is never renamed or removed, new ones are
+added at the end.
 """
 
 from __future__ import annotations
@@ -39,6 +45,14 @@ from typing import Any
 
 import pandas as pd
 
+from structnoise.benchmark.runfolder import (
+    PROVENANCE_FILE,
+    TABLE_CSV,
+    TABLE_PARQUET,
+    now,
+    read_records,
+    write_json,
+)
 from structnoise.utils import atomic_path
 
 METRICS = ("psnr",)
@@ -66,10 +80,10 @@ COLUMNS = [
     "method_kwargs",
     "denoise_options",
     "finished",
+    "steps",
+    "train_minutes",
+    "stopped_by",
 ]
-
-TABLE_PARQUET = "results.parquet"
-TABLE_CSV = "results.csv"
 
 
 def _num(value: Any) -> float:
@@ -100,7 +114,7 @@ def table_records(records: dict[str, dict], plans) -> list[dict]:
     Parameters
     ----------
     records : dict
-        ``{cell_id: record}`` (:func:`structnoise.benchmark.runner.read_records`).
+        ``{cell_id: record}`` (:func:`structnoise.benchmark.runfolder.read_records`).
     plans : list of CellPlan
         The cells of the current configuration.
 
@@ -152,8 +166,6 @@ def build_table(run_dir: Path, plans, run_id: str) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`COLUMNS`; exactly one row per listed cell and metric.
     """
-    from structnoise.benchmark.runner import read_records
-
     rows = []
     for rec in table_records(read_records(run_dir), plans):
         for metric in METRICS:
@@ -182,9 +194,14 @@ def build_table(run_dir: Path, plans, run_id: str) -> pd.DataFrame:
                     "method_kwargs": json.dumps(rec.get("method_kwargs", {}), sort_keys=True),
                     "denoise_options": json.dumps(rec.get("denoise_options", {}), sort_keys=True),
                     "finished": rec.get("finished") or "",
+                    "steps": rec.get("steps"),
+                    "train_minutes": _num(rec.get("train_minutes")),
+                    "stopped_by": rec.get("stopped_by") or "",
                 }
             )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["steps"] = table["steps"].astype("Int64")  # an integer, missing for classical methods
+    return table
 
 
 def write_table(run_dir: Path, table: pd.DataFrame) -> None:
@@ -324,9 +341,7 @@ def write_provenance(
     -------
     pathlib.Path
     """
-    from structnoise.benchmark.runner import _now, write_json
-
-    path = run_dir / "provenance.json"
+    path = run_dir / PROVENANCE_FILE
     previous: dict[str, Any] = {}
     if path.exists():
         try:
@@ -335,9 +350,9 @@ def write_provenance(
             previous = {}
     calls = previous.get("calls", [])
     if not finished:
-        calls.append({"started": _now(), "argv": sys.argv, "cwd": os.getcwd()})
+        calls.append({"started": now(), "argv": sys.argv, "cwd": os.getcwd()})
     elif calls:
-        calls[-1].update(finished=_now(), wall_s=wall_s)
+        calls[-1].update(finished=now(), wall_s=wall_s)
     data = {
         "run_id": run_id,
         "git": _git_info(),

@@ -1,6 +1,6 @@
 """``--executor slurm``: one job per cell, submitted as a job array through submitit.
 
-Every job runs :func:`structnoise.benchmark.runner.run_cell_job` (it reads the run's
+Every job runs :func:`run_cell_job` (it reads the run's
 ``config.yaml``, runs its cell and writes the cell's record into ``cells/`` exactly as
 the local executor does); this process waits, shows progress, and records a ``failed``
 cell for a job that died without writing its record (time limit, out of memory, node
@@ -13,13 +13,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from structnoise.benchmark.runner import (
-    CellPlan,
-    base_record,
-    read_records,
-    record_path,
-    run_cell_job,
+from structnoise.benchmark.cells import CellPlan, plan_cells
+from structnoise.benchmark.choices import Status
+from structnoise.benchmark.config import load_config
+from structnoise.benchmark.execute import execute_cell
+from structnoise.benchmark.loading import load_for_run
+from structnoise.benchmark.records import ended_record, skipped_record
+from structnoise.benchmark.runfolder import (
+    CONFIG_FILE,
+    SUBMITIT_DIR,
+    read_record,
+    write_record,
 )
+from structnoise.benchmark.validation import import_plugins
 
 #: Job time limit (minutes) for cells whose method has no budget (paper profile).
 UNBOUNDED_TIME_MIN = 26 * 60
@@ -31,11 +37,11 @@ def job_time_min(cfg, todo: list[CellPlan]) -> int:
         return int(cfg.slurm.time_min)
     worst = 0.0
     for plan in todo:
-        if plan.budget_minutes is None:
+        if plan.max_minutes is None:
             if plan.info.learns:
                 return UNBOUNDED_TIME_MIN
             continue
-        worst = max(worst, plan.budget_minutes)
+        worst = max(worst, plan.max_minutes)
     return int(2 * worst + 15)
 
 
@@ -44,7 +50,7 @@ def make_executor(cfg, run_dir: Path, todo: list[CellPlan]):
     import submitit
 
     opts = cfg.slurm
-    executor = submitit.AutoExecutor(folder=run_dir / "submitit" / "%j", cluster=opts.cluster)
+    executor = submitit.AutoExecutor(folder=run_dir / SUBMITIT_DIR / "%j", cluster=opts.cluster)
     params = {
         "name": f"structnoise-{cfg.name}",
         "timeout_min": job_time_min(cfg, todo),
@@ -88,7 +94,7 @@ def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: 
     jobs = executor.map_array(run_cell_job, [str(run_dir)] * len(todo), [p.cell_id for p in todo])
     bar.write(
         f"submitted {len(jobs)} job(s) ({jobs[0].job_id.split('_')[0] if jobs else '-'}); "
-        f"logs in {run_dir / 'submitit'}"
+        f"logs in {run_dir / SUBMITIT_DIR}"
     )
     pending = dict(zip([p.cell_id for p in todo], zip(todo, jobs, strict=True), strict=True))
     t0 = time.perf_counter()
@@ -96,17 +102,44 @@ def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: 
         finished = [cid for cid, (_, job) in pending.items() if job.done()]
         for cid in finished:
             plan, job = pending.pop(cid)
-            rec = read_records(run_dir).get(cid) if record_path(run_dir, cid).exists() else None
+            rec = read_record(run_dir, cid)
             if rec is None:
-                rec = base_record(plan, cfg)
                 try:
                     job.result()
                     error = "the job ended without writing the cell's record"
                 except Exception as exc:
                     error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
-                rec.update(status="failed", reason=error[-2000:])
+                rec = ended_record(plan, cfg, Status.FAILED, error[-2000:])
             spent = [rec.get("fit_s"), rec.get("denoise_s")]
             spent = [float(v) for v in spent if v is not None and v == v]
             on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
         if pending:
             time.sleep(poll_s)
+
+
+def run_cell_job(run_dir: str, cell_id: str) -> str:
+    """Run one cell of a prepared run folder (what each slurm job executes).
+
+    Parameters
+    ----------
+    run_dir : str
+        The run folder (its ``config.yaml`` describes the run).
+    cell_id : str
+        The cell to run.
+
+    Returns
+    -------
+    str
+        The cell's status.
+    """
+    run_path = Path(run_dir)
+    cfg = load_config(run_path / CONFIG_FILE)
+    import_plugins(cfg.plugins)
+    plan = {p.cell_id: p for p in plan_cells(cfg)}[cell_id]
+    dataset, reason = load_for_run(cfg, plan.cell.dataset, run_path)
+    if dataset is None:
+        rec = skipped_record(plan, cfg, reason)
+    else:
+        rec = execute_cell(plan, cfg, dataset, run_path, progress=False)
+    write_record(run_path, rec)
+    return str(rec["status"])

@@ -16,6 +16,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from structnoise.benchmark.choices import Status
+
 
 def paper_table1() -> pd.DataFrame:
     """The paper's Table 1 (PSNR, dB) with the mapping to this suite's names.
@@ -86,16 +88,16 @@ def summarise(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
     t = table[table["metric"] == metric]
     rows = []
     for (dataset, label), group in t.groupby(["dataset", "label"], sort=False):
-        ok = group[(group["status"] == "ok") & group["value"].notna()]
+        ok = group[(group["status"] == Status.OK) & group["value"].notna()]
         vals = ok["value"].to_numpy(dtype=float)
         if len(vals):
-            status = "ok"
-        elif (group["status"] == "failed").any():
-            status = "failed"
-        elif (group["status"] == "ok").any():
+            status = Status.OK.value
+        elif (group["status"] == Status.FAILED).any():
+            status = Status.FAILED.value
+        elif (group["status"] == Status.OK).any():
             status = "no ground truth"
         else:
-            status = "skipped"
+            status = Status.SKIPPED.value
         rows.append(
             {
                 "dataset": dataset,
@@ -186,7 +188,7 @@ def _markdown(summary, datasets, labels, decimals, n_seeds) -> str:
             if r is None:
                 cells.append("")
                 continue
-            if r["status"] != "ok":
+            if r["status"] != Status.OK:
                 cells.append(f"*{r['status']}*")
                 continue
             text = _fmt_value(r, decimals)
@@ -201,7 +203,7 @@ def _markdown(summary, datasets, labels, decimals, n_seeds) -> str:
         "in bold; where the paper reports the cell, its number and our difference "
         "(ours − paper) follow in brackets."
     )
-    problems = summary[summary["status"].isin(["failed", "skipped"])]
+    problems = summary[summary["status"].isin([Status.FAILED.value, Status.SKIPPED.value])]
     extra = [f"- {r.label} on {r.dataset}: {r.status} ({r.reason})" for r in problems.itertuples()]
     return "\n".join(lines) + "\n\n" + note + ("\n\n" + "\n".join(extra) if extra else "") + "\n"
 
@@ -241,7 +243,7 @@ def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
             if r is None:
                 cells.append("")
                 continue
-            if r["status"] != "ok":
+            if r["status"] != Status.OK:
                 cells.append(rf"\textit{{{_tex_escape(r['status'])}}}")
                 continue
             text = f"{r['mean']:.{decimals}f}"

@@ -1,0 +1,256 @@
+"""The cells of a run: :class:`Cell` (what the grid says) and :class:`CellPlan` (resolved).
+
+A run is the product ``datasets x methods x parameter grid x seeds``; each element is a
+:class:`Cell` with its own seed derived from the base seed and the cell's identity
+(:func:`structnoise.utils.derive_seed`). :func:`plan_cells` resolves each cell against
+the configuration and the method's :class:`~structnoise.methods.MethodInfo` into a
+:class:`CellPlan` whose fields are named as the cell's record and results table name
+them (``method_kwargs``, ``denoise_options``, ``max_minutes``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from structnoise.benchmark.errors import ConfigError
+from structnoise.benchmark.runfolder import safe_name
+from structnoise.utils import derive_seed
+
+if TYPE_CHECKING:
+    from structnoise.benchmark.methodspec import MethodSpec
+    from structnoise.benchmark.schema import RunConfig
+    from structnoise.methods.base import MethodInfo
+
+
+def canonical_params(params: dict[str, Any]) -> str:
+    """A stable text form of a parameter dict (sorted keys, JSON)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def method_label(method: str, params: dict[str, Any]) -> str:
+    """``name`` or ``name[k=v,...]``: how a method with parameters is shown in reports."""
+    if not params:
+        return method
+    inner = ",".join(f"{k}={_fmt(v)}" for k, v in params.items())
+    return f"{method}[{inner}]"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a method with fixed parameters on one dataset and one seed.
+
+    Attributes
+    ----------
+    method : str
+        Registered method name.
+    params : dict
+        The grid parameters of this cell (its identity).
+    dataset : str
+        Dataset name.
+    seed : int
+        The repetition (a value of the config's ``seeds``).
+    cell_seed : int
+        The seed the method gets: ``derive_seed(base_seed, method, params, dataset, seed)``.
+    spec_index : int
+        Index of the method's entry in ``RunConfig.methods``.
+    """
+
+    method: str
+    params: dict[str, Any]
+    dataset: str
+    seed: int
+    cell_seed: int
+    spec_index: int = 0
+
+    @property
+    def label(self) -> str:
+        """Method with its parameters, e.g. ``dvlae-small[rf=40]``."""
+        return method_label(self.method, self.params)
+
+
+def cell_seed(base_seed: int, method: str, params: dict[str, Any], dataset: str, seed: int) -> int:
+    """The seed of one cell, derived from the base seed and the cell's identity.
+
+    Parameters
+    ----------
+    base_seed : int
+        The run's base seed.
+    method, dataset : str
+        Names.
+    params : dict
+        The cell's grid parameters.
+    seed : int
+        The repetition.
+
+    Returns
+    -------
+    int
+    """
+    return derive_seed(base_seed, method, canonical_params(params), dataset, seed)
+
+
+def expand_cells(cfg: RunConfig) -> list[Cell]:
+    """All cells of a run, dataset-major (so one dataset is in memory at a time).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+
+    Returns
+    -------
+    list of Cell
+        Ordered by dataset, then method (config order), parameters, seed.
+
+    Raises
+    ------
+    ConfigError
+        If two method entries produce the same cell.
+    """
+    cells: list[Cell] = []
+    seen: set[tuple] = set()
+    for dataset in cfg.dataset_names:
+        for index, spec in enumerate(cfg.methods):
+            if spec.datasets is not None and dataset not in spec.datasets:
+                continue
+            for params in spec.grid():
+                for seed in cfg.seeds:
+                    key = (spec.name, canonical_params(params), dataset, seed)
+                    if key in seen:
+                        raise ConfigError(
+                            f"method {method_label(spec.name, params)} appears twice in "
+                            "the configuration"
+                        )
+                    seen.add(key)
+                    cells.append(
+                        Cell(
+                            method=spec.name,
+                            params=params,
+                            dataset=dataset,
+                            seed=seed,
+                            cell_seed=cell_seed(cfg.base_seed, spec.name, params, dataset, seed),
+                            spec_index=index,
+                        )
+                    )
+    return cells
+
+
+# --------------------------------------------------------------------------- plans
+def package_dataset_params() -> dict[str, dict[str, dict[str, Any]]]:
+    """The package's per-dataset method defaults (``dataset_params.yaml``).
+
+    Returns
+    -------
+    dict
+        ``{method: {dataset: {parameter: value}}}``.
+    """
+    text = (resources.files("structnoise.benchmark") / "dataset_params.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
+@dataclass
+class CellPlan:
+    """A cell with everything resolved from the config (no dataset needed).
+
+    Attributes
+    ----------
+    cell : Cell
+        The cell (method, grid parameters, dataset, seed, cell seed).
+    cell_id : str
+        Its id (the name of its record).
+    spec : MethodSpec
+        The method's entry in the configuration (``save_model``, ``sample_noise``, and
+        ``max_minutes`` as the config gives it: what the method's factory gets).
+    info : MethodInfo
+        What the method declares; the runner schedules by it.
+    method_kwargs : dict
+        The package's dataset defaults, the config's ``dataset_params`` and the grid
+        parameters, merged (the dataset's ``axis`` is added when the cell runs).
+    denoise_options : dict
+        Keywords of ``denoise`` (``n_samples`` filled in for sampling methods).
+    max_minutes : float or None
+        The training budget: the config's, else the method's for the profile (None:
+        unlimited or not a learnt method). What the record and table call ``max_minutes``.
+    """
+
+    cell: Cell
+    cell_id: str
+    spec: MethodSpec
+    info: MethodInfo
+    method_kwargs: dict[str, Any]
+    denoise_options: dict[str, Any]
+    max_minutes: float | None
+
+
+def plan_cells(cfg: RunConfig) -> list[CellPlan]:
+    """Expand the config into cells with their ids, parameters and options.
+
+    The cell id names the method, parameters, dataset and seed, plus a short hash of
+    everything that changes the result (profile, base seed, budget, parameters and
+    denoise options), so a changed setting never reuses an old record.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration.
+
+    Returns
+    -------
+    list of CellPlan
+    """
+    from structnoise.methods import method_info
+
+    defaults = package_dataset_params()
+    plans = []
+    for cell in expand_cells(cfg):
+        spec = cfg.methods[cell.spec_index]
+        info = method_info(cell.method)
+        method_kwargs = {
+            **defaults.get(cell.method, {}).get(cell.dataset, {}),
+            **cfg.dataset_params.get(cell.method, {}).get(cell.dataset, {}),
+            **cell.params,
+        }
+        denoise_options = dict(spec.denoise)
+        if info.samples and "n_samples" not in denoise_options:
+            denoise_options["n_samples"] = cfg.default_n_samples
+        budget = spec.max_minutes
+        if budget is None and info.learns:
+            budget = info.budgets.get(cfg.profile)
+        # the keys and values of this identity are those of every earlier version, so
+        # that a run folder written by one resumes with another
+        identity = {
+            "method": cell.method,
+            "params": method_kwargs,
+            "dataset": cell.dataset,
+            "seed": cell.seed,
+            "cell_seed": cell.cell_seed,
+            "profile": cfg.profile,
+            "max_minutes": spec.max_minutes,
+            "denoise": denoise_options,
+            "max_test_images": cfg.max_test_images,
+        }
+        digest = hashlib.sha1(canonical_params(identity).encode()).hexdigest()[:8]
+        cell_id = f"{safe_name(cell.label)}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
+        plans.append(
+            CellPlan(
+                cell=cell,
+                cell_id=cell_id,
+                spec=spec,
+                info=info,
+                method_kwargs=method_kwargs,
+                denoise_options=denoise_options,
+                max_minutes=budget,
+            )
+        )
+    return plans

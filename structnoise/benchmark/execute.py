@@ -1,0 +1,300 @@
+"""Executing one cell: create the method, fit, denoise, score, save; its record.
+
+How a cell calls its method (:func:`execute_cell`), by declaration only (the runner never
+looks at signatures):
+
+1. ``factory(**method_kwargs, seed=cell_seed, profile=..., max_minutes=..., progress=...,
+   work_dir=RUN_DIR/work/<cell>)`` where ``method_kwargs`` = the package's per-dataset
+   defaults (``dataset_params.yaml``), then the config's ``dataset_params``, then the
+   cell's grid parameters; methods with ``MethodInfo.uses_axis`` also get the dataset's
+   ``axis`` unless a parameter sets it (unstructured datasets have no axis: the method's
+   default applies). The five common keywords are part of the
+   :class:`~structnoise.methods.Denoiser` contract: every registered factory, also a
+   plugin's, must accept them (:class:`~structnoise.methods.BaseDenoiser` does).
+2. ``fit`` as :func:`fit_inputs` derives it from ``MethodInfo.clean_use`` and
+   ``MethodInfo.extra_noisy``; a method with ``needs_clean`` on a dataset without clean
+   training images is ``skipped``.
+3. ``denoise(test_noisy, **denoise_options)``; sampling methods get ``n_samples`` (the
+   profile's default unless the config or the method's ``denoise`` options say otherwise).
+4. PSNR per test image with the paper's convention (:func:`structnoise.metrics.psnr_stack`),
+   averaged. Fit and denoise seconds, peak memory (:class:`.PeakMemory`), the device and
+   the training summary (``steps``, ``train_minutes``, ``stopped_by`` from the method's
+   ``train_summary``) are recorded; an exception makes the cell ``failed`` (with the
+   error) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from structnoise.benchmark.choices import Status
+from structnoise.benchmark.memory import PeakMemory
+from structnoise.benchmark.records import base_record, train_summary_fields
+from structnoise.benchmark.runfolder import (
+    denoised_relpath,
+    model_relpath,
+    noise_sample_relpath,
+    now,
+    work_path,
+)
+from structnoise.utils import atomic_path
+
+if TYPE_CHECKING:
+    from structnoise.benchmark.cells import CellPlan
+    from structnoise.benchmark.schema import RunConfig
+
+
+# --------------------------------------------------------------------------- fit contract
+def clean_use_of(info) -> str:
+    """What ``fit`` does with clean images, as the method declares it.
+
+    Methods declared before ``MethodInfo.clean_use`` existed say only ``needs_clean``:
+    ``needs_clean`` with ``clean_use == "none"`` is read as ``"target"``.
+
+    Parameters
+    ----------
+    info : MethodInfo
+        The method's declaration.
+
+    Returns
+    -------
+    {"none", "target", "calibration"}
+    """
+    use = getattr(info, "clean_use", "none")
+    if use == "none" and info.needs_clean:
+        return "target"
+    return use
+
+
+def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
+    """What a cell passes to ``fit``, and a description of the call for the record.
+
+    * ``clean_use == "none"`` (unsupervised): ``fit(all noisy images)``, the training and
+      the test images, as the paper's code does;
+    * ``"target"`` (supervised, CARE): ``fit(train_noisy, train_clean)``;
+    * ``"calibration"`` (clean images only calibrate a noise model, HDN):
+      ``fit(train_noisy, train_clean, extra_noisy=test_noisy)`` when the method declares
+      ``extra_noisy``, so that its network sees every noisy image as the unsupervised
+      methods do while the clean test images stay unseen; else
+      ``fit(train_noisy, train_clean)``.
+
+    A method that uses clean images without needing them (``needs_clean`` False) gets
+    ``fit(all noisy images)`` on a dataset without clean training images.
+
+    Parameters
+    ----------
+    info : MethodInfo
+        The method's declaration (``clean_use``, ``extra_noisy``, ``needs_clean``).
+    dataset : NoisyDataset
+        The cell's dataset.
+
+    Returns
+    -------
+    tuple
+        ``(args, kwargs, description)``.
+
+    Raises
+    ------
+    ValueError
+        For a ``clean_use`` that is none of the three.
+    """
+    use = clean_use_of(info)
+    if use not in ("none", "target", "calibration"):
+        raise ValueError(
+            f"MethodInfo.clean_use {use!r} is not one of 'none', 'target', 'calibration'"
+        )
+    if use == "none" or dataset.train_clean is None:
+        return (dataset.all_noisy,), {}, "fit(train_noisy + test_noisy)"
+    pairs = (dataset.train_noisy, dataset.train_clean)
+    if use == "calibration" and info.extra_noisy:
+        return (
+            pairs,
+            {"extra_noisy": dataset.test_noisy},
+            "fit(train_noisy, train_clean, extra_noisy=test_noisy)",
+        )
+    return pairs, {}, "fit(train_noisy, train_clean)"
+
+
+# --------------------------------------------------------------------------- one cell
+def _device_of(method, info) -> str:
+    dev = getattr(method, "device", None)
+    if dev is not None:
+        return str(dev)
+    if not info.learns or "torch" not in sys.modules:
+        return "cpu"
+    from structnoise.utils import pick_device
+
+    return pick_device()
+
+
+def execute_cell(
+    plan: CellPlan, cfg: RunConfig, dataset, run_dir: Path, *, progress: bool = False
+) -> dict[str, Any]:
+    """Fit, denoise and score one cell; never raises for a method's error.
+
+    Parameters
+    ----------
+    plan : CellPlan
+        The cell.
+    cfg : RunConfig
+        The run configuration.
+    dataset : NoisyDataset
+        The loaded dataset.
+    run_dir : pathlib.Path
+        The run folder (denoised images, models and scratch files go there).
+    progress : bool
+        Let the method show its own progress bars.
+
+    Returns
+    -------
+    dict
+        The cell's record (``status`` is ``ok``, ``failed`` or ``skipped``).
+    """
+    from structnoise.methods import get_entry
+    from structnoise.utils import seed_everything
+
+    cell, info = plan.cell, plan.info
+    rec = base_record(plan, cfg)
+    rec["started"] = now()
+    if info.needs_clean and dataset.train_clean is None:
+        rec.update(
+            status=Status.SKIPPED,
+            reason=f"{cell.method} is supervised and dataset {cell.dataset!r} has no clean "
+            "training targets",
+            finished=now(),
+        )
+        return rec
+    method_kwargs = rec["method_kwargs"]
+    if info.uses_axis and "axis" not in method_kwargs and dataset.axis is not None:
+        method_kwargs["axis"] = dataset.axis
+    work_dir = work_path(run_dir, plan.cell_id)
+    phase, method, mem = "create", None, PeakMemory()
+    t_fit = t_den = math.nan
+    try:
+        entry = get_entry(cell.method)
+        seed_everything(cell.cell_seed)
+        with mem:
+            method = _create(entry, plan, cfg, method_kwargs, work_dir, progress)
+            phase = "fit"
+            t0 = time.perf_counter()
+            if hasattr(method, "get_params"):  # every parameter, defaults included
+                rec["method_params"] = method.get_params()
+            fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(info, dataset)
+            method.fit(*fit_args, **fit_kwargs)
+            t_fit = time.perf_counter() - t0
+            _record_train_summary(method, rec)
+            phase = "denoise"
+            t0 = time.perf_counter()
+            denoised = method.denoise(dataset.test_noisy, **plan.denoise_options)
+            t_den = time.perf_counter() - t0
+        denoised = np.asarray(denoised, dtype=np.float32)
+        if denoised.shape != dataset.test_noisy.shape:
+            raise RuntimeError(
+                f"denoise returned shape {denoised.shape} for input {dataset.test_noisy.shape}"
+            )
+        phase = "score"
+        _score(denoised, dataset, rec)
+        phase = "save"
+        _save(method, denoised, plan, cfg, dataset, run_dir, rec)
+        rec["status"] = Status.OK
+    except Exception as exc:  # a failing cell never stops the run
+        rec["status"] = Status.FAILED
+        rec["reason"] = f"{phase}: {type(exc).__name__}: {exc}"
+        rec["traceback"] = traceback.format_exc()
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    rec.update(
+        fit_s=t_fit,
+        denoise_s=t_den,
+        peak_rss_mb=mem.rss_mb,
+        peak_gpu_mb=mem.gpu_mb,
+        memory_method=mem.how,
+        device=_device_of(method, info),
+        finished=now(),
+    )
+    return rec
+
+
+def _create(entry, plan: CellPlan, cfg: RunConfig, method_kwargs, work_dir, progress):
+    """Call the method's factory with its parameters and the common keywords."""
+    method = entry.factory(
+        **method_kwargs,
+        seed=plan.cell.cell_seed,
+        profile=cfg.profile,
+        max_minutes=plan.spec.max_minutes,
+        progress=progress,
+        work_dir=str(work_dir),
+    )
+    try:
+        method.name = plan.cell.method
+    except AttributeError:  # pragma: no cover
+        pass
+    return method
+
+
+def _record_train_summary(method, rec: dict) -> None:
+    """Put the training summary into the record; an unreadable one only adds a note."""
+    try:
+        rec.update(train_summary_fields(method))
+    except (TypeError, ValueError, KeyError) as exc:
+        rec["notes"].append(f"unreadable train_summary: {type(exc).__name__}: {exc}")
+
+
+def _score(denoised: np.ndarray, dataset, rec: dict) -> None:
+    """Record the PSNR per test image and its mean (a note without ground truth)."""
+    from structnoise.metrics import psnr_stack
+
+    rec["n_images"] = int(denoised.shape[0])
+    if dataset.test_clean is not None:
+        values = psnr_stack(dataset.test_clean, denoised)
+        rec["per_image"]["psnr"] = [float(v) for v in values]
+        rec["metrics"]["psnr"] = float(np.mean(values))
+    else:
+        rec["notes"].append("no ground truth: PSNR not computed")
+
+
+def _save(method, denoised, plan: CellPlan, cfg: RunConfig, dataset, run_dir, rec) -> None:
+    """Write the denoised images, the model and a noise sample, as the config asks."""
+    if cfg.save_denoised:
+        from structnoise.io import write_tiff
+
+        rel = denoised_relpath(plan.cell_id)
+        write_tiff(run_dir / rel, denoised)
+        rec["denoised_path"] = str(rel)
+    if plan.spec.save_model:
+        rel = model_relpath(plan.cell_id)
+        method.save(run_dir / rel)
+        rec["model_path"] = str(rel)
+    if plan.spec.sample_noise:
+        _sample_noise(method, plan, dataset, run_dir, rec)
+
+
+def _sample_noise(method, plan: CellPlan, dataset, run_dir: Path, rec: dict) -> None:
+    """Draw a new noisy image of the first test image from the method's noise model."""
+    sampler = getattr(method, "sample_noisy", None)
+    if sampler is None:
+        rec["notes"].append(f"{plan.cell.method} cannot sample noise (no sample_noisy)")
+        return
+    try:
+        t0 = time.perf_counter()
+        sampled = np.asarray(sampler(dataset.test_noisy[0], seed=plan.cell.cell_seed))
+        rec["sample_s"] = time.perf_counter() - t0
+    except Exception as exc:  # the cell's result stands; Fig. 5 will say it is missing
+        rec["notes"].append(f"sample_noisy failed: {type(exc).__name__}: {exc}")
+        return
+    arrays = {"noisy": dataset.test_noisy[0], "sampled": sampled}
+    if dataset.test_clean is not None:
+        arrays["clean"] = dataset.test_clean[0]
+    arrays["axis"] = np.array(dataset.axis or "none")
+    rel = noise_sample_relpath(plan.cell_id)
+    with atomic_path(run_dir / rel) as tmp:
+        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    rec["noise_sample_path"] = str(rel)
