@@ -315,14 +315,9 @@ def load_real(
     ----------
     name : str
         ``"convallaria-a"``, ``"convallaria-b"``, ``"mouse-actin"`` or ``"mouse-nuclei"``.
-    path : path-like, optional
-        The TIFF (or the zip archive holding it); else it is downloaded.
-    base_url : str, optional
-        Mirror base URL (see :mod:`structnoise.datasets.download`).
-    retries : int
-        Extra download attempts.
-    progress : bool
-        Show a download progress bar.
+    path, base_url, retries, progress
+        As in the dataset's loader: a local copy (the TIFF or the zip archive holding
+        it), else a download from the registry or a mirror.
 
     Returns
     -------
