@@ -266,7 +266,10 @@ def train_command(
                 shutil.rmtree(tmp, ignore_errors=True)
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
-    summary = TrainSummary.from_dict(getattr(model, "train_summary", None))
+    try:
+        summary = TrainSummary.from_dict(getattr(model, "train_summary", None))
+    except (ValueError, TypeError):  # an outside method's summary in another form
+        summary = None
     if summary is not None:
         typer.echo(summary.line())
     typer.echo(f"saved {method} to {out}")
