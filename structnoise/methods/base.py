@@ -208,13 +208,11 @@ class BaseDenoiser:
                 v = (vn, vc)
             else:
                 v = (self._stack(val, "val"), None)
-        if self.info.extra_noisy:
-            e = None
-            if extra_noisy is not None:
-                e = self._stack(fold_axes(extra_noisy, axes), "extra_noisy")
-            self._fit(x, c, v, extra_noisy=e)
-        else:
+        if extra_noisy is None:
             self._fit(x, c, v)
+        else:  # declared (checked above)
+            e = self._stack(fold_axes(extra_noisy, axes), "extra_noisy")
+            self._fit(x, c, v, extra_noisy=e)
         self.record_data_range(x)
         self.fitted = True
         return self
@@ -349,10 +347,10 @@ class BaseDenoiser:
     def _fit(self, noisy: np.ndarray, clean: np.ndarray | None, val, **declared: Any) -> None:
         """Learn from validated float32 ``(N, Y, X)`` stacks.
 
-        ``val`` is None or a ``(noisy, clean or None)`` pair. Methods that declare
-        ``info.extra_noisy`` are called as ``_fit(noisy, clean, val, extra_noisy=...)``
-        (a stack, or None when not given) and must take that keyword; every other
-        method is called as ``_fit(noisy, clean, val)``.
+        ``val`` is None or a ``(noisy, clean or None)`` pair. ``fit`` calls
+        ``_fit(noisy, clean, val)``, and ``_fit(noisy, clean, val, extra_noisy=stack)``
+        when it was given extra noisy images, which only methods that declare
+        ``info.extra_noisy`` accept: their hook takes ``extra_noisy=None``.
         """
         raise NotImplementedError
 
