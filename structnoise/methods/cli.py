@@ -32,6 +32,9 @@ from structnoise._cli_util import fail
 from structnoise._validate import NoiseAxis
 from structnoise.methods.contract import Profile
 
+#: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
+Axis = NoiseAxis
+
 #: ``denoise`` flags and the option each sets.
 DENOISE_FLAGS = {"--samples": "n_samples", "--tile": "tile", "--mode": "mode", "--seed": "seed"}
 
