@@ -7,7 +7,18 @@ All image-taking functions of the suite accept a single image ``(Y, X)`` or a st
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
+
+
+class NoiseAxis(StrEnum):
+    """Direction structured noise is correlated along."""
+
+    #: Correlated along rows (stripes run left-right).
+    HORIZONTAL = "horizontal"
+    #: Correlated along columns.
+    VERTICAL = "vertical"
 
 
 def as_stack(
@@ -108,6 +119,6 @@ def check_axis(axis: str) -> str:
     str
         The axis, unchanged.
     """
-    if axis not in ("horizontal", "vertical"):
+    if axis not in tuple(NoiseAxis):
         raise ValueError(f"unknown axis {axis!r}: expected 'horizontal' or 'vertical'")
     return axis

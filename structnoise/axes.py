@@ -210,3 +210,24 @@ def to_stack(
     layout = Layout(axes, tuple(a.shape))
     moved = np.transpose(a, layout.order)
     return moved.reshape((-1, *moved.shape[-2:])), layout
+
+
+def fold_axes(x, axes: str | None):
+    """Fold an array with ``axes`` into a stack (unchanged when ``axes`` is None).
+
+    Parameters
+    ----------
+    x : array_like
+        The image(s).
+    axes : str or None
+        Their axes; None keeps ``x`` but refuses shapes that are ambiguous without axes.
+
+    Returns
+    -------
+    array_like
+        ``x`` itself, or an ``(N, Y, X)`` stack.
+    """
+    if axes is None:
+        guess_axes(np.shape(x))  # refuses ambiguous shapes
+        return x
+    return to_stack(x, axes)[0]

@@ -1,4 +1,4 @@
-"""Small utilities shared across the suite: seeds, devices, atomic writes."""
+"""Small utilities shared across the suite: seeds, devices, atomic writes, JSON."""
 
 from __future__ import annotations
 
@@ -346,3 +346,30 @@ def replace_dir(new: str | os.PathLike, dest: str | os.PathLike) -> None:
         os.rename(aside, dest)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def json_default(obj: object) -> object:
+    """Turn NumPy scalars and arrays and paths into JSON values (``json.dumps(default=)``).
+
+    Parameters
+    ----------
+    obj : object
+        What :mod:`json` cannot serialise by itself.
+
+    Returns
+    -------
+    object
+        A Python scalar, a (nested) list or a string.
+
+    Raises
+    ------
+    TypeError
+        For any other type, naming it.
+    """
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

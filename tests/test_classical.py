@@ -66,7 +66,7 @@ def test_psd_estimate_of_row_correlated_noise(rng):
 def test_bm3d_removes_correlated_noise_better_than_flat_psd(rng):
     import bm3d as bm3d_pkg
 
-    from structnoise.methods.classical import _numpy_trapz_shim
+    from structnoise.methods.blind_bm3d import _numpy_trapz_shim
 
     clean = _crop(96)
     noisy = clean + _stripe_noise(clean.shape, rng)

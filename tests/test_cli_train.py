@@ -108,6 +108,7 @@ def test_train_generic_method_and_overwrite(noisy_tif, tmp_path):
     out = tmp_path / "gauss"
     result = _train("gaussian", str(noisy_tif), "--out", str(out), "--profile", "smoke")
     assert result.exit_code == 0, result.output
+    assert "steps" not in result.output  # no train summary, nothing about steps
     result = _train("gaussian", str(noisy_tif), "--out", str(out), "--profile", "smoke")
     assert result.exit_code == 1 and "--overwrite" in result.output
     result = _train(
@@ -120,3 +121,28 @@ def test_train_generic_method_and_overwrite(noisy_tif, tmp_path):
     assert result.exit_code == 1 and "does not take --samples" in result.output
     result = runner.invoke(app, ["denoise", str(tmp_path), str(noisy_tif), str(tmp_path / "o.tif")])
     assert result.exit_code == 1 and "not a saved structnoise model" in result.output
+
+
+def test_denoise_flags_of_a_method_that_does_not_declare_its_options(noisy_tif, tmp_path):
+    from typing import ClassVar
+
+    from structnoise.methods import BaseDenoiser, MethodInfo, registry
+
+    class Undeclared(BaseDenoiser):
+        info: ClassVar[MethodInfo] = MethodInfo(learns=False)  # denoise_options=None
+
+        def _fit(self, noisy, clean, val):
+            pass
+
+        def _denoise(self, noisy, *, tile=None):
+            return noisy
+
+    with registry.temporary():
+        registry.register("test-undeclared")(Undeclared)
+        out = tmp_path / "model"
+        assert _train("test-undeclared", str(noisy_tif), "--out", str(out)).exit_code == 0
+        args = ["denoise", str(out), str(noisy_tif)]
+        result = runner.invoke(app, [*args, str(tmp_path / "a.tif"), "--tile", "32"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(app, [*args, str(tmp_path / "b.tif"), "--samples", "3"])
+        assert result.exit_code == 1 and "does not take --samples" in result.output

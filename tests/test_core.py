@@ -133,3 +133,77 @@ def test_ladder_shapes_kl_and_uncond_levels():
     torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="top level"):
         LadderVAE(n_filters=8, z_dims=[4, 4], uncond_levels=[1])
+
+
+# ------------------------------------------------------------------ the method contract
+class _Recorder:
+    """A BaseDenoiser subclass factory recording what its ``_fit`` hook received."""
+
+    @staticmethod
+    def make(extra: bool):
+        from typing import ClassVar
+
+        from structnoise.methods.base import BaseDenoiser, MethodInfo
+
+        class Rec(BaseDenoiser):
+            info: ClassVar[MethodInfo] = MethodInfo(
+                extra_noisy=extra, denoise_options=("tile",), learns=False
+            )
+
+            def _fit(self, noisy, clean, val, **declared):
+                self.got = {"noisy": noisy.shape, **declared}
+
+            def _denoise(self, noisy, **options):
+                return noisy
+
+        return Rec
+
+
+def test_fit_passes_extra_noisy_only_to_methods_that_declare_it():
+    x = np.zeros((2, 16, 16), np.float32)
+    plain = _Recorder.make(extra=False)()
+    plain.fit(x)
+    assert plain.got == {"noisy": (2, 16, 16)}  # called as _fit(x, c, v)
+    with pytest.raises(TypeError, match="rec does not take extra_noisy"):
+        plain.fit(x, extra_noisy=x)
+    declaring = _Recorder.make(extra=True)()
+    declaring.fit(x)
+    assert declaring.got == {"noisy": (2, 16, 16)}  # the keyword only with extra images
+    declaring.fit(x, extra_noisy=np.zeros((5, 8, 8)))
+    assert declaring.got["extra_noisy"].shape == (5, 8, 8)
+
+
+def test_denoise_refuses_undeclared_options():
+    from structnoise import methods
+
+    model = _Recorder.make(extra=False)().fit(np.zeros((1, 16, 16)))
+    assert model.denoise(np.ones((16, 16)), tile=8).shape == (16, 16)
+    with pytest.raises(TypeError, match=r"does not take \['n_samples'\]; it takes tile"):
+        model.denoise(np.ones((16, 16)), n_samples=3)
+    gauss = methods.create("gaussian").fit(np.zeros((1, 16, 16)))
+    with pytest.raises(TypeError, match="takes no options"):
+        gauss.denoise(np.ones((16, 16)), tile=8)
+
+
+def test_registry_temporary_restores_the_registry():
+    from structnoise import methods
+    from structnoise.methods import registry
+
+    before = methods.list_methods()
+    with registry.temporary():
+        registry.register("test-temp")(_Recorder.make(extra=False))
+        registry.register("gaussian", replace=True)(_Recorder.make(extra=True))
+        assert "test-temp" in methods.list_methods()
+        assert methods.method_info("gaussian").extra_noisy
+        with pytest.raises(ValueError, match="already registered"):
+            registry.register("test-temp")(lambda **params: None)
+    assert methods.list_methods() == before
+    assert not methods.method_info("gaussian").extra_noisy
+    with registry.temporary():  # reset() forgets every method registered after loading
+        registry.reset()
+        baseline = methods.list_methods()
+        registry.register("test-reset")(_Recorder.make(extra=False))
+        registry.reset()
+        assert methods.list_methods() == baseline
+        assert {"gaussian", "bm3d", "noisy"} <= set(baseline)
+    assert methods.list_methods() == before

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from structnoise import methods
 from structnoise.cli import app
-from structnoise.methods import BaseDenoiser, MethodInfo, TrainingDivergedError, register
+from structnoise.methods import BaseDenoiser, MethodInfo, TrainingDivergedError, register, registry
 
 runner = CliRunner()
 
@@ -55,7 +55,12 @@ class _MeanShift(BaseDenoiser):
         self.offset = float(extra["offset"])
 
 
-register("test-meanshift")(_MeanShift)
+@pytest.fixture(autouse=True)
+def _meanshift_registered():
+    """``test-meanshift`` exists during each test of this module only."""
+    with registry.temporary():
+        register("test-meanshift")(_MeanShift)
+        yield
 
 
 def _sha(path: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The one dataclass every dataset loader returns."""
+"""What every dataset loader returns (:class:`NoisyDataset`) and the errors loaders raise."""
 
 from __future__ import annotations
 
@@ -56,3 +56,11 @@ class NoisyDataset:
         if self.train_noisy.shape[1:] == self.test_noisy.shape[1:]:
             return np.concatenate([self.train_noisy, self.test_noisy])
         return self.train_noisy
+
+
+class DownloadError(RuntimeError):
+    """A download failed (network, HTTP error or a hash mismatch)."""
+
+
+class DataUnavailableError(LookupError):
+    """A dataset has no public copy (e.g. the paper's STEM data)."""

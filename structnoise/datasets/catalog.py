@@ -11,18 +11,44 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from structnoise.datasets import embedded, ffhq, real
 from structnoise.datasets.base import NoisyDataset
 from structnoise.datasets.download import REGISTRY, DataUnavailableError, is_cached
 
-#: Status strings of :func:`list_datasets`.
-CACHED = "cached"
-DOWNLOADABLE = "downloadable"
-NEEDS_PATH = "needs a local path"
-UNAVAILABLE = "unavailable"
-EMBEDDED = "built on first use"
-LOCAL = "local path set"
+
+class DatasetKind(StrEnum):
+    """Where a dataset's data comes from."""
+
+    #: Built from images bundled with scikit-image.
+    EMBEDDED = "embedded"
+    #: Downloaded from the registry's URLs.
+    DOWNLOAD = "download"
+    #: A copy the user has (FFHQ).
+    LOCAL = "local"
+    #: No public copy (STEM).
+    UNAVAILABLE = "unavailable"
+
+
+class DatasetStatus(StrEnum):
+    """The current status of a dataset, as :func:`list_datasets` shows it."""
+
+    CACHED = "cached"
+    DOWNLOADABLE = "downloadable"
+    NEEDS_PATH = "needs a local path"
+    UNAVAILABLE = "unavailable"
+    EMBEDDED = "built on first use"
+    LOCAL = "local path set"
+
+
+#: Status strings of :func:`list_datasets` (aliases of :class:`DatasetStatus`).
+CACHED = DatasetStatus.CACHED
+DOWNLOADABLE = DatasetStatus.DOWNLOADABLE
+NEEDS_PATH = DatasetStatus.NEEDS_PATH
+UNAVAILABLE = DatasetStatus.UNAVAILABLE
+EMBEDDED = DatasetStatus.EMBEDDED
+LOCAL = DatasetStatus.LOCAL
 
 
 @dataclass(frozen=True)
@@ -35,8 +61,9 @@ class DatasetEntry:
         Dataset name for :func:`load_dataset`.
     loader : callable or None
         The public loader function (None when unavailable).
-    kind : {"embedded", "download", "local", "unavailable"}
-        Where the data comes from.
+    kind : DatasetKind
+        Where the data comes from (``"embedded"``, ``"download"``, ``"local"`` or
+        ``"unavailable"``).
     source : str
         Short origin (for the ``datasets list`` table).
     size : str
@@ -51,7 +78,7 @@ class DatasetEntry:
 
     name: str
     loader: Callable[..., NoisyDataset] | None
-    kind: str
+    kind: DatasetKind
     source: str
     size: str
     files: tuple[str, ...] = ()
@@ -67,7 +94,7 @@ class DatasetInfo:
     ----------
     name, source, size, kind, paper_name : str
         As in :class:`DatasetEntry`.
-    status : str
+    status : DatasetStatus
         ``"cached"``, ``"downloadable"``, ``"needs a local path"``, ``"local path set"``,
         ``"built on first use"`` or ``"unavailable"``.
     note : str
@@ -77,8 +104,8 @@ class DatasetInfo:
     name: str
     source: str
     size: str
-    status: str
-    kind: str
+    status: DatasetStatus
+    kind: DatasetKind
     paper_name: str = ""
     note: str = ""
 
@@ -91,7 +118,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "embedded-stripe",
             embedded.embedded_stripe,
-            "embedded",
+            DatasetKind.EMBEDDED,
             "scikit-image sample images (bundled)",
             "116 train + 16 test tiles, 128x128",
             paper_name="(stand-in for FFHQ - Stripe)",
@@ -99,7 +126,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "embedded-checkerboard",
             embedded.embedded_checkerboard,
-            "embedded",
+            DatasetKind.EMBEDDED,
             "scikit-image sample images (bundled)",
             "116 train + 16 test tiles, 128x128",
             paper_name="(stand-in for FFHQ - Checkerboard)",
@@ -107,7 +134,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "convallaria-a",
             real.convallaria_a,
-            "download",
+            DatasetKind.DOWNLOAD,
             "structN2V (Broaddus et al. 2020)",
             "100x1024x1024 uint16, 210 MB",
             files=("flower.tif",),
@@ -116,7 +143,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "convallaria-b",
             real.convallaria_b,
-            "download",
+            DatasetKind.DOWNLOAD,
             "PPN2V (Prakash et al. 2020)",
             "100x1024x1024, zip 344 MB",
             files=("Convallaria_diaphragm.zip",),
@@ -125,7 +152,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "mouse-actin",
             real.mouse_actin,
-            "download",
+            DatasetKind.DOWNLOAD,
             "PPN2V, Zenodo 5156937",
             "100x1024x1024",
             files=("Mouse_actin.zip",),
@@ -134,7 +161,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "mouse-nuclei",
             real.mouse_nuclei,
-            "download",
+            DatasetKind.DOWNLOAD,
             "PPN2V, Zenodo 5156960",
             "200x512x512",
             files=("Mouse_skull_nuclei.zip",),
@@ -143,7 +170,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "ffhq-stripe",
             ffhq.ffhq_stripe,
-            "local",
+            DatasetKind.LOCAL,
             "FFHQ thumbnails (NVlabs), user-supplied",
             "70,000 x 128x128 PNG, 1.95 GB",
             paper_name="FFHQ - Stripe",
@@ -151,7 +178,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "ffhq-checkerboard",
             ffhq.ffhq_checkerboard,
-            "local",
+            DatasetKind.LOCAL,
             "FFHQ thumbnails (NVlabs), user-supplied",
             "70,000 x 128x128 PNG, 1.95 GB",
             paper_name="FFHQ - Checkerboard",
@@ -159,7 +186,7 @@ CATALOG: dict[str, DatasetEntry] = {
         DatasetEntry(
             "stem",
             None,
-            "unavailable",
+            DatasetKind.UNAVAILABLE,
             "Henninen et al. 2020 (Pt clusters)",
             "-",
             paper_name="STEM",
@@ -200,7 +227,7 @@ def get_entry(name: str) -> DatasetEntry:
     raise ValueError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(CATALOG)}")
 
 
-def dataset_status(name: str) -> str:
+def dataset_status(name: str) -> DatasetStatus:
     """The current status of a dataset (see :class:`DatasetInfo`).
 
     Parameters
@@ -210,15 +237,15 @@ def dataset_status(name: str) -> str:
 
     Returns
     -------
-    str
-        Its status.
+    DatasetStatus
+        Its status (a string).
     """
     entry = get_entry(name)
-    if entry.kind == "unavailable":
+    if entry.kind == DatasetKind.UNAVAILABLE:
         return UNAVAILABLE
-    if entry.kind == "embedded":
+    if entry.kind == DatasetKind.EMBEDDED:
         return CACHED if embedded.cache_path(entry.name).exists() else EMBEDDED
-    if entry.kind == "local":
+    if entry.kind == DatasetKind.LOCAL:
         path = ffhq.ffhq_path()
         return LOCAL if path is not None and path.exists() else NEEDS_PATH
     return CACHED if all(is_cached(f) for f in entry.files) else DOWNLOADABLE
@@ -235,7 +262,7 @@ def list_datasets() -> list[DatasetInfo]:
     out = []
     for entry in CATALOG.values():
         note = entry.reason
-        if entry.kind == "local":
+        if entry.kind == DatasetKind.LOCAL:
             note = ffhq.FFHQ_HELP
         out.append(
             DatasetInfo(
@@ -304,13 +331,13 @@ def fetch_dataset(name: str, **kwargs) -> list:
     from structnoise.datasets.download import fetch_file
 
     entry = get_entry(name)
-    if entry.kind == "unavailable":
+    if entry.kind == DatasetKind.UNAVAILABLE:
         raise DataUnavailableError(f"{entry.name} is unavailable: {entry.reason}")
-    if entry.kind == "local":
+    if entry.kind == DatasetKind.LOCAL:
         raise FileNotFoundError(
             f"{entry.name} cannot be downloaded automatically. {ffhq.FFHQ_HELP}"
         )
-    if entry.kind == "embedded":
+    if entry.kind == DatasetKind.EMBEDDED:
         entry.loader()
         return [embedded.cache_path(entry.name)]
     return [fetch_file(f, **kwargs) for f in entry.files]

@@ -12,36 +12,18 @@ Examples::
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from structnoise._cli_util import fail
+from structnoise.datasets.catalog import DatasetKind, DatasetStatus
+from structnoise.datasets.synthetic import NoiseKind, Scaling
+
 datasets_app = typer.Typer(
     help="List and download the datasets (cache: $STRUCTNOISE_DATA).", no_args_is_help=True
 )
-
-
-class NoiseKind(StrEnum):
-    """Synthetic noise of the paper's section 5.1."""
-
-    stripe = "stripe"
-    checkerboard = "checkerboard"
-
-
-class Scaling(StrEnum):
-    """How ``structnoise synth`` scales the clean images to [0, 1]."""
-
-    auto = "auto"
-    none = "none"
-    eightbit = "8bit"
-    minmax = "minmax"
-
-
-def _fail(exc: BaseException) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(code=1)
 
 
 @datasets_app.command("list")
@@ -58,7 +40,7 @@ def list_command() -> None:
     notes = []
     for info in list_datasets():
         table.add_row(info.name, info.source, info.size, info.status)
-        if info.status in ("unavailable", "needs a local path") and info.note:
+        if info.status in (DatasetStatus.UNAVAILABLE, DatasetStatus.NEEDS_PATH) and info.note:
             notes.append(f"{info.name}: {info.note}")
     console = Console(width=max(Console().width, 110))
     console.print(table)
@@ -82,11 +64,11 @@ def fetch_command(
     try:
         entry = get_entry(name)
         kwargs = {}
-        if entry.kind == "download":
+        if entry.kind == DatasetKind.DOWNLOAD:
             kwargs = {"base_url": base_url, "retries": retries, "progress": progress}
         paths = fetch_dataset(name, **kwargs)
     except (ValueError, LookupError, OSError, RuntimeError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     for p in paths:
         typer.echo(f"{entry.name}: {p}")
 
@@ -105,7 +87,7 @@ def synth_command(
             "keep data already in [0, 1], divide 8-bit data (integers 0..255) by 255, else "
             "min-max over the whole stack."
         ),
-    ] = Scaling.auto,
+    ] = Scaling.AUTO,
     write_clean: Annotated[
         Path | None,
         typer.Option(help="Also write the scaled clean stack here (for `analyze --clean`)."),
@@ -155,7 +137,7 @@ def synth_command(
         if write_clean is not None:
             write_tiff(write_clean, layout.restore(unit.astype(np.float32)), found)
     except (ValueError, OSError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(
         f"wrote {out} ({kind.value} noise, shape {tuple(arr.shape)}, axes {found}, seed {seed})"
     )
@@ -194,11 +176,9 @@ def analyze_command(
         if plot is not None:
             plot_noise_analysis(x, c, path=plot, max_lag=max_lag)
     except (ValueError, OSError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(str(proposal))
     if plot is not None:
-        from structnoise.datasets.analysis import figure_paths
-
         typer.echo("figure: " + ", ".join(str(p) for p in figure_paths(plot)))
 
 

@@ -31,34 +31,71 @@ partial file in the cache.
   A member larger than :data:`MAX_EXTRACT_BYTES` (``$STRUCTNOISE_MAX_EXTRACT_BYTES``,
   or ``max_bytes=``) or whose path would leave that folder is refused; nothing partial
   is left behind.
+
+The registry and the recorded hashes are read in :mod:`structnoise.datasets.data_registry`,
+archives are checked and extracted in :mod:`structnoise.datasets.archives`; their public
+names are importable from here.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import posixpath
 import sys
-import zipfile
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from structnoise.datasets.archives import (
+    MAX_EXTRACT_BYTES,
+    MAX_EXTRACT_ENV,
+    check_archive,
+    extract_member,
+    max_extract_bytes,
+)
+from structnoise.datasets.base import DataUnavailableError, DownloadError
 from structnoise.datasets.cache import data_dir
-from structnoise.utils import atomic_path
+from structnoise.datasets.data_registry import (
+    BASE_URL_ENV,
+    REGISTRY,
+    REGISTRY_FILE,
+    HashStatus,
+    RegistryEntry,
+    downloads_dir,
+    expected_hash,
+    file_url,
+    is_cached,
+    load_registry,
+    record_hash,
+    recorded_file,
+    recorded_hashes,
+)
 
-#: Environment variable with a mirror's base URL (files at ``<base>/<name>``).
-BASE_URL_ENV = "STRUCTNOISE_BASE_URL"
-#: The registry shipped in the package.
-REGISTRY_FILE = Path(__file__).with_name("registry.txt")
+__all__ = [
+    "ARCHIVE_MEMBERS",
+    "BASE_URL_ENV",
+    "DEFAULT_RETRIES",
+    "MAX_EXTRACT_BYTES",
+    "MAX_EXTRACT_ENV",
+    "REGISTRY",
+    "REGISTRY_FILE",
+    "DataUnavailableError",
+    "DownloadError",
+    "HashStatus",
+    "RegistryEntry",
+    "data_dir",
+    "downloads_dir",
+    "expected_hash",
+    "extract_member",
+    "fetch_file",
+    "file_url",
+    "is_cached",
+    "load_registry",
+    "max_extract_bytes",
+    "recorded_hashes",
+]
+
 #: Download attempts after the first failure (pooch waits 1 s, 2 s, ... between them).
 DEFAULT_RETRIES = 3
-#: Largest uncompressed size of one extracted archive member (bytes).
-MAX_EXTRACT_BYTES = 4 * 1024**3
-#: Environment variable overriding :data:`MAX_EXTRACT_BYTES` (an integer, in bytes).
-MAX_EXTRACT_ENV = "STRUCTNOISE_MAX_EXTRACT_BYTES"
 #: Members the dataset loaders (:mod:`structnoise.datasets.real`) extract from each
 #: registry archive; checked before the hash of a first download is recorded.
 ARCHIVE_MEMBERS: dict[str, tuple[str, ...]] = {
@@ -72,172 +109,6 @@ ARCHIVE_MEMBERS: dict[str, tuple[str, ...]] = {
 logger = logging.getLogger("structnoise.datasets")
 
 
-class DownloadError(RuntimeError):
-    """A download failed (network, HTTP error or a hash mismatch)."""
-
-
-class DataUnavailableError(LookupError):
-    """A dataset has no public copy (e.g. the paper's STEM data)."""
-
-
-@dataclass(frozen=True)
-class RegistryEntry:
-    """One line of the registry.
-
-    Attributes
-    ----------
-    name : str
-        File name in the cache.
-    sha256 : str or None
-        Known SHA-256 (hex), or None when unknown or unavailable.
-    url : str or None
-        Download URL (None when unavailable).
-    status : {"known", "unknown", "unavailable"}
-        Whether the hash is known, unknown, or there is nothing to download.
-    reason : str
-        Why an entry is unavailable (empty otherwise).
-    """
-
-    name: str
-    sha256: str | None
-    url: str | None
-    status: str
-    reason: str = ""
-
-
-def load_registry(path: str | os.PathLike = REGISTRY_FILE) -> dict[str, RegistryEntry]:
-    """Parse a registry file (``name sha256 url`` per line, ``#`` comments).
-
-    Parameters
-    ----------
-    path : path-like
-        The registry file (default: the one shipped in the package).
-
-    Returns
-    -------
-    dict of str to RegistryEntry
-        Entries by file name.
-    """
-    entries: dict[str, RegistryEntry] = {}
-    for lineno, raw in enumerate(Path(path).read_text().splitlines(), start=1):
-        text, _, comment = raw.partition("#")
-        fields = text.split()
-        if not fields:
-            continue
-        if len(fields) != 3:
-            raise ValueError(f"{path}:{lineno}: expected 'name sha256 url', got {raw!r}")
-        name, digest, url = fields
-        if digest == "unavailable":
-            entries[name] = RegistryEntry(name, None, None, "unavailable", comment.strip())
-        elif digest == "unknown":
-            entries[name] = RegistryEntry(name, None, url, "unknown")
-        else:
-            digest = digest.lower().removeprefix("sha256:")
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ValueError(f"{path}:{lineno}: {digest!r} is not a SHA-256 hex digest")
-            entries[name] = RegistryEntry(name, digest, url, "known")
-    return entries
-
-
-REGISTRY: dict[str, RegistryEntry] = load_registry()
-"""The package's registry, by file name."""
-
-
-def _entry(name: str) -> RegistryEntry:
-    try:
-        entry = REGISTRY[name]
-    except KeyError:
-        raise KeyError(
-            f"{name!r} is not in the data registry; known files: {', '.join(REGISTRY)}"
-        ) from None
-    if entry.status == "unavailable":
-        raise DataUnavailableError(f"{name} is unavailable: {entry.reason}")
-    return entry
-
-
-def file_url(name: str, base_url: str | None = None) -> str:
-    """The URL a registry file is downloaded from.
-
-    Parameters
-    ----------
-    name : str
-        Registry file name.
-    base_url : str, optional
-        A mirror; overrides ``$STRUCTNOISE_BASE_URL``, which overrides the registry URL.
-
-    Returns
-    -------
-    str
-        ``<base_url>/<name>`` with a mirror, else the registry's URL.
-    """
-    entry = _entry(name)
-    base = base_url or os.environ.get(BASE_URL_ENV)
-    if base:
-        return f"{base.rstrip('/')}/{name}"
-    return entry.url
-
-
-def downloads_dir() -> Path:
-    """Folder of downloaded files: ``<data cache>/downloads``."""
-    return data_dir() / "downloads"
-
-
-def _recorded_file() -> Path:
-    return data_dir() / "recorded-hashes.txt"
-
-
-def recorded_hashes() -> dict[str, str]:
-    """Hashes recorded on first download of files whose hash the registry does not know.
-
-    Returns
-    -------
-    dict of str to str
-        SHA-256 by file name.
-    """
-    path = _recorded_file()
-    if not path.exists():
-        return {}
-    out = {}
-    for line in path.read_text().splitlines():
-        fields = line.split()
-        if len(fields) == 2 and not line.startswith("#"):
-            out[fields[0]] = fields[1]
-    return out
-
-
-def _record_hash(name: str, digest: str) -> Path:
-    hashes = recorded_hashes()
-    hashes[name] = digest
-    path = _recorded_file()
-    lines = ["# sha256 recorded on first download (registry: unknown)"]
-    lines += [f"{k} {v}" for k, v in sorted(hashes.items())]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def expected_hash(name: str) -> str | None:
-    """The hash a download of ``name`` is checked against (registry, else recorded)."""
-    entry = _entry(name)
-    return entry.sha256 or recorded_hashes().get(name)
-
-
-def is_cached(name: str) -> bool:
-    """Whether a registry file is already in the cache.
-
-    Parameters
-    ----------
-    name : str
-        Registry file name.
-
-    Returns
-    -------
-    bool
-        True when the downloaded file exists (its hash is checked when it is fetched).
-    """
-    return (downloads_dir() / name).is_file()
-
-
 def _may_trust_on_first_use(url: str) -> bool:
     """Whether a file without a known hash may be trusted when downloaded from ``url``.
 
@@ -245,88 +116,6 @@ def _may_trust_on_first_use(url: str) -> bool:
     swapped file's hash would be recorded as the genuine one.
     """
     return urlsplit(url).scheme.lower() == "https"
-
-
-def max_extract_bytes(max_bytes: int | None = None) -> int:
-    """The extraction cap: ``max_bytes``, else ``$STRUCTNOISE_MAX_EXTRACT_BYTES``, else 4 GiB.
-
-    Parameters
-    ----------
-    max_bytes : int, optional
-        An explicit cap (bytes).
-
-    Returns
-    -------
-    int
-        Largest uncompressed size of one extracted member, in bytes.
-    """
-    if max_bytes is not None:
-        return int(max_bytes)
-    value = os.environ.get(MAX_EXTRACT_ENV)
-    if not value:
-        return MAX_EXTRACT_BYTES
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{MAX_EXTRACT_ENV}={value!r} is not an integer (bytes)") from None
-
-
-def _check_member_name(archive: Path, member: str) -> None:
-    """Refuse member paths that would be written outside the extraction folder."""
-    parts = member.replace("\\", "/").split("/")
-    if (
-        not member
-        or member.endswith("/")
-        or posixpath.isabs(member.replace("\\", "/"))
-        or ".." in parts
-        or ":" in parts[0]
-    ):
-        raise DownloadError(
-            f"{archive.name}: refusing the archive member {member!r}: its path is empty, "
-            f"absolute or leaves the extraction folder"
-        )
-
-
-def _check_member_size(archive: Path, info: zipfile.ZipInfo, cap: int) -> None:
-    if info.file_size > cap:
-        raise DownloadError(
-            f"{archive.name}: the member {info.filename!r} is {info.file_size} bytes "
-            f"uncompressed, more than the extraction cap of {cap} bytes; nothing was "
-            f"extracted (raise the cap with {MAX_EXTRACT_ENV} if the file is genuine)"
-        )
-
-
-def _check_archive(path: Path, members: Sequence[str], cap: int) -> None:
-    """Check ``path`` is a valid zip holding ``members``, each intact and within ``cap``.
-
-    Raises
-    ------
-    DownloadError
-        When it is not.
-    """
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            for member in members:
-                _check_member_name(path, member)
-                if member not in names:
-                    listing = ", ".join(n for n in names if not n.endswith("/")) or "nothing"
-                    raise DownloadError(
-                        f"{path.name}: the archive has no {member!r}; it holds: {listing}"
-                    )
-                info = zf.getinfo(member)
-                _check_member_size(path, info, cap)
-                read = 0
-                with zf.open(info) as src:  # checks the CRC at the end
-                    while chunk := src.read(1 << 20):
-                        read += len(chunk)
-                        if read > cap:
-                            raise DownloadError(
-                                f"{path.name}: the member {member!r} inflates past the "
-                                f"extraction cap of {cap} bytes"
-                            )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
-        raise DownloadError(f"{path.name}: not a valid zip archive ({exc})") from exc
 
 
 def _warn(message: str) -> None:
@@ -390,7 +179,7 @@ def fetch_file(
         scheme = urlsplit(url).scheme or "no"
         raise DownloadError(
             f"{name}: refusing to download {url} over {scheme}:// because the file has no "
-            f"published SHA-256 and none is recorded in {_recorded_file()}, so its first "
+            f"published SHA-256 and none is recorded in {recorded_file()}, so its first "
             f"download would be trusted and pinned unchecked; use an https mirror "
             f"({BASE_URL_ENV}=https://...) or the registry's https URL (unset "
             f"{BASE_URL_ENV}), or put the known hash in that file as '{name} <sha256>'"
@@ -426,7 +215,7 @@ def fetch_file(
         members = ARCHIVE_MEMBERS.get(name, ()) if expect_members is None else expect_members
         if members or name.lower().endswith(".zip"):
             try:
-                _check_archive(path, members, max_extract_bytes())
+                check_archive(path, members, max_extract_bytes())
             except DownloadError as exc:
                 path.unlink(missing_ok=True)
                 raise DownloadError(
@@ -435,7 +224,7 @@ def fetch_file(
                     f"recorded)"
                 ) from exc
         digest = pooch.file_hash(str(path), alg="sha256")
-        where = _record_hash(name, digest)
+        where = record_hash(name, digest)
         origin = f"the copy already in {path}" if cached_before else f"this download from {url}"
         _warn(
             f"{name} has no published SHA-256; trusted {origin} on first use "
@@ -443,85 +232,3 @@ def fetch_file(
             f"against it)"
         )
     return path
-
-
-def extract_member(
-    archive: str | os.PathLike, member: str, *, max_bytes: int | None = None
-) -> Path:
-    """Extract one member of a zip archive into the cache (once, atomically).
-
-    Parameters
-    ----------
-    archive : path-like
-        A downloaded zip file.
-    member : str
-        Path of the member inside the archive, e.g. ``"Mouse actin/sample_attempt2.tif"``.
-    max_bytes : int, optional
-        Largest uncompressed size accepted (default :func:`max_extract_bytes`:
-        ``$STRUCTNOISE_MAX_EXTRACT_BYTES``, else :data:`MAX_EXTRACT_BYTES`).
-
-    Returns
-    -------
-    pathlib.Path
-        ``<data cache>/extracted/<archive stem>/<member>``.
-
-    Raises
-    ------
-    DownloadError
-        When the archive is not a zip file or lacks the member, when the member is
-        larger than the cap, or when its path would leave the extraction folder;
-        nothing is left in ``<data cache>/extracted`` then.
-    """
-    archive = Path(archive)
-    cap = max_extract_bytes(max_bytes)
-    _check_member_name(archive, member)
-    root = data_dir() / "extracted"
-    target = root / archive.stem / member
-    if not target.resolve().is_relative_to((root / archive.stem).resolve()):
-        raise DownloadError(
-            f"{archive.name}: refusing the archive member {member!r}: it would be written "
-            f"outside {root / archive.stem}"
-        )
-    if target.is_file():
-        return target
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
-            if member not in names:
-                listing = ", ".join(n for n in names if not n.endswith("/")) or "nothing"
-                raise DownloadError(
-                    f"{archive.name}: the archive has no {member!r}; it holds: {listing}"
-                )
-            info = zf.getinfo(member)
-            _check_member_size(archive, info, cap)
-            try:
-                with atomic_path(target) as tmp, zf.open(info) as src, open(tmp, "wb") as dst:
-                    written = 0
-                    while chunk := src.read(1 << 20):
-                        written += len(chunk)
-                        if written > cap:
-                            raise DownloadError(
-                                f"{archive.name}: the member {member!r} inflates past the "
-                                f"extraction cap of {cap} bytes; nothing was extracted"
-                            )
-                        dst.write(chunk)
-            except BaseException:
-                _remove_empty_dirs(target.parent, root)
-                raise
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise DownloadError(f"{archive}: not a valid zip archive ({exc})") from exc
-    return target
-
-
-def _remove_empty_dirs(folder: Path, stop: Path) -> None:
-    """Remove ``folder`` and its parents up to and including ``stop`` while empty."""
-    stop = stop.resolve()
-    folder = folder.resolve()
-    while folder.is_relative_to(stop):
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        if folder == stop:
-            return
-        folder = folder.parent

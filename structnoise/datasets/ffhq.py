@@ -12,6 +12,7 @@ images never changes the noise of the others.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
@@ -73,54 +74,65 @@ def _gray(data: bytes | str) -> np.ndarray:
     return (arr.astype(np.float32) / np.float32(255)).astype(np.float32)
 
 
-def _load_ffhq(
+#: The noise of each FFHQ dataset and the direction it is correlated along.
+FFHQ_NOISE: dict[str, tuple[Callable[..., np.ndarray], str]] = {
+    "ffhq-stripe": (stripe, "horizontal"),
+    "ffhq-checkerboard": (checkerboard, "vertical"),
+}
+
+
+def load_ffhq(
     name: str,
-    noise: Callable,
-    axis: str,
-    path,
-    n_train: int | None,
-    n_test: int,
-    seed: int,
-    progress: bool,
-    noise_kwargs: dict,
+    path: str | os.PathLike | None = None,
+    *,
+    n_train: int | None = None,
+    n_test: int = FFHQ_N_TEST,
+    seed: int = FFHQ_SEED,
+    progress: bool = True,
+    **noise_kwargs,
 ) -> NoisyDataset:
+    """Load FFHQ thumbnails with the noise of ``name`` (see :data:`FFHQ_NOISE`).
+
+    Parameters
+    ----------
+    name : {"ffhq-stripe", "ffhq-checkerboard"}
+        Which noise.
+    path, n_train, n_test, seed, progress, **noise_kwargs
+        As in :func:`ffhq_stripe`.
+
+    Returns
+    -------
+    NoisyDataset
+        As described in :func:`ffhq_stripe` and :func:`ffhq_checkerboard`.
+    """
+    noise, axis = FFHQ_NOISE[name]
     path = Path(path).expanduser() if path is not None else ffhq_path()
     if path is None:
         raise FileNotFoundError(f"{name}: no FFHQ location given. {FFHQ_HELP}")
     if not path.exists():
         raise FileNotFoundError(f"{name}: {path} does not exist. {FFHQ_HELP}")
     names, archive = _listing(path)
-    try:
-        return _read_and_noise(
-            name, noise, axis, path, names, archive, n_train, n_test, seed, progress, noise_kwargs
-        )
-    finally:
-        if archive is not None:
-            archive.close()
+    with archive if archive is not None else contextlib.nullcontext():
+        if len(names) <= n_test:
+            raise ValueError(
+                f"{name}: found {len(names)} images in {path}, need more than the {n_test} "
+                f"test images. {FFHQ_HELP}"
+            )
+        n_avail = len(names) - n_test
+        if n_train is not None and n_train < 0:
+            raise ValueError(f"n_train must be >= 0, got {n_train}")
+        n_use = n_avail if n_train is None else min(n_train, n_avail)
+        chosen = list(range(n_use)) + list(range(n_avail, len(names)))
+        from tqdm.auto import tqdm
 
-
-def _read_and_noise(
-    name, noise, axis, path, names, archive, n_train, n_test, seed, progress, noise_kwargs
-) -> NoisyDataset:
-    if len(names) <= n_test:
-        raise ValueError(
-            f"{name}: found {len(names)} images in {path}, need more than the {n_test} "
-            f"test images. {FFHQ_HELP}"
-        )
-    n_avail = len(names) - n_test
-    if n_train is not None and n_train < 0:
-        raise ValueError(f"n_train must be >= 0, got {n_train}")
-    n_use = n_avail if n_train is None else min(n_train, n_avail)
-    chosen = list(range(n_use)) + list(range(n_avail, len(names)))
-    from tqdm.auto import tqdm
-
-    clean, noisy = [], []
-    for i in tqdm(chosen, desc=f"loading {name}", disable=not progress, unit="img"):
-        img = _gray(archive.read(names[i]) if archive is not None else names[i])
-        if clean and img.shape != clean[0].shape:
-            raise ValueError(f"{names[i]}: size {img.shape} differs from {clean[0].shape}")
-        clean.append(img)
-        noisy.append(noise(img, np.random.default_rng(derive_seed(seed, name, i)), **noise_kwargs))
+        clean, noisy = [], []
+        for i in tqdm(chosen, desc=f"loading {name}", disable=not progress, unit="img"):
+            img = _gray(archive.read(names[i]) if archive is not None else names[i])
+            if clean and img.shape != clean[0].shape:
+                raise ValueError(f"{names[i]}: size {img.shape} differs from {clean[0].shape}")
+            clean.append(img)
+            rng = np.random.default_rng(derive_seed(seed, name, i))
+            noisy.append(noise(img, rng, **noise_kwargs))
     clean_arr, noisy_arr = np.stack(clean), np.stack(noisy)
     return NoisyDataset(
         name=name,
@@ -182,8 +194,14 @@ def ffhq_stripe(
     Licence: CC BY-NC-SA 4.0. Citation: Karras, Laine, Aila, *A style-based generator
     architecture for generative adversarial networks*, CVPR 2019.
     """
-    return _load_ffhq(
-        "ffhq-stripe", stripe, "horizontal", path, n_train, n_test, seed, progress, noise_kwargs
+    return load_ffhq(
+        "ffhq-stripe",
+        path,
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+        progress=progress,
+        **noise_kwargs,
     )
 
 
@@ -226,14 +244,12 @@ def ffhq_checkerboard(
     -----
     Licence: CC BY-NC-SA 4.0. Citation: Karras et al., CVPR 2019.
     """
-    return _load_ffhq(
+    return load_ffhq(
         "ffhq-checkerboard",
-        checkerboard,
-        "vertical",
         path,
-        n_train,
-        n_test,
-        seed,
-        progress,
-        noise_kwargs,
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+        progress=progress,
+        **noise_kwargs,
     )

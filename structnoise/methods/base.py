@@ -1,9 +1,12 @@
-"""The interface every denoising method implements, and a base class that does the chores.
+"""The base class of the built-in methods: :class:`BaseDenoiser` does the chores.
 
-A method is anything with ``fit``, ``denoise`` and ``save`` (the :class:`Denoiser`
-protocol). Methods built on :class:`BaseDenoiser` get input validation, shape handling,
-the clean-data check and the on-disk format for free and implement only ``_fit``,
-``_denoise`` and, when they have learnt state, ``_save_state`` / ``load_state``.
+Methods built on :class:`BaseDenoiser` get input validation, shape handling, the
+clean-data check, the declared-option checks and the on-disk format for free and
+implement only the hooks ``_fit`` and ``_denoise`` and, when they have learnt state,
+``_save_state`` / ``_load_state``. The contract itself (:class:`Denoiser`,
+:class:`MethodInfo`) is in :mod:`structnoise.methods.contract`, the shared guards
+(:class:`TrainingDivergedError`, :func:`check_data_range` ...) in
+:mod:`structnoise.methods.checks`; both are importable from here too.
 
 On-disk format of a saved method (a folder)::
 
@@ -21,116 +24,37 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 
 from structnoise._validate import as_stack, check_same_shape
+from structnoise.axes import fold_axes, to_stack
+from structnoise.methods.checks import (
+    DataRangeWarning,
+    TrainingDivergedError,
+    check_data_range,
+    check_finite_output,
+)
+from structnoise.methods.contract import PROFILES, Denoiser, MethodInfo, Profile
+from structnoise.utils import json_default
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PROFILES",
+    "BaseDenoiser",
+    "DataRangeWarning",
+    "Denoiser",
+    "MethodInfo",
+    "Profile",
+    "TrainingDivergedError",
+    "check_data_range",
+    "check_finite_output",
+    "fold_axes",
+]
 
 FORMAT_VERSION = 1
-PROFILES = ("smoke", "quick", "paper")
-
-
-class TrainingDivergedError(RuntimeError):
-    """Training produced a non-finite loss or non-finite weights and was stopped.
-
-    Every learnt method raises this from ``fit`` instead of keeping a broken model; the
-    ``train`` command prints its message and exits non-zero without writing a model.
-
-    Parameters
-    ----------
-    step : int
-        The optimisation step at which the divergence was detected.
-    loss : float
-        The loss at that step (``nan`` or ``inf``; a finite loss when the weights diverged).
-    method : str, optional
-        The method's name, for the message.
-    what : str
-        ``"loss"`` or ``"weights"``: what was found non-finite.
-    """
-
-    def __init__(
-        self, step: int, loss: float, method: str | None = None, what: str = "loss"
-    ) -> None:
-        self.step = int(step)
-        self.loss = float(loss)
-        self.method = method
-        self.what = what
-        prefix = f"{method}: " if method else ""
-        detail = f"loss {self.loss:g}"
-        if what != "loss":
-            detail = f"non-finite weights, {detail}"
-        super().__init__(
-            f"{prefix}training diverged at step {self.step} ({detail}): lower the learning rate"
-        )
-
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """What a method needs and offers, as data the benchmark runner schedules by.
-
-    Attributes
-    ----------
-    description : str
-        One line for ``structnoise list methods``.
-    needs_clean : bool
-        Supervised: ``fit`` requires clean targets (cells without them are skipped).
-    samples : bool
-        Stochastic output; ``denoise`` accepts ``n_samples`` (MMSE over samples).
-    uses_axis : bool
-        Takes an ``axis`` parameter ("horizontal" / "vertical") for the structured noise.
-    learns : bool
-        False for classical methods whose ``fit`` only estimates a few numbers.
-    budgets : dict
-        Default training budget in minutes per profile (``None`` = no time limit).
-    paper_name : str, optional
-        The column of the paper's Table 1 this method reproduces.
-    clean_use : {"none", "target", "calibration"}
-        What ``fit`` does with clean images: nothing, training targets (CARE), or the
-        calibration of a noise model while the network learns from noisy images (HDN).
-        The benchmark runner decides what to pass from this, never from signatures.
-    extra_noisy : bool
-        ``fit`` takes ``extra_noisy=``: more noisy images to learn from besides the ones
-        paired with clean images (HDN: the test images, as unsupervised methods see them).
-    """
-
-    description: str = ""
-    needs_clean: bool = False
-    samples: bool = False
-    uses_axis: bool = False
-    learns: bool = True
-    budgets: dict[str, float | None] = field(
-        default_factory=lambda: {"smoke": 0.25, "quick": 5.0, "paper": None}
-    )
-    paper_name: str | None = None
-    clean_use: Literal["none", "target", "calibration"] = "none"
-    extra_noisy: bool = False
-
-
-@runtime_checkable
-class Denoiser(Protocol):
-    """The interface of every registered method.
-
-    ``fit`` learns from noisy images (and clean targets, for supervised methods);
-    ``denoise`` returns float32 of the input's shape for ``(Y, X)`` or ``(N, Y, X)`` input
-    of any numeric dtype; ``save`` writes a folder that :func:`structnoise.methods.load`
-    restores (it must hold a ``method.json`` as described in this module, and the
-    method must offer ``load_state(path)``).
-    """
-
-    def fit(self, noisy, clean=None, *, val=None) -> Denoiser:
-        """Learn from noisy images (and clean targets when supervised)."""
-        ...
-
-    def denoise(self, noisy) -> np.ndarray:
-        """Return the denoised images, float32, same shape as ``noisy``."""
-        ...
-
-    def save(self, path) -> None:
-        """Write the method (parameters and learnt state) to the folder ``path``."""
-        ...
 
 
 class BaseDenoiser:
@@ -218,7 +142,15 @@ class BaseDenoiser:
             **self.params,
         }
 
-    def fit(self, noisy, clean=None, *, val=None, axes: str | None = None) -> BaseDenoiser:
+    def fit(
+        self,
+        noisy,
+        clean=None,
+        *,
+        val=None,
+        extra_noisy=None,
+        axes: str | None = None,
+    ) -> BaseDenoiser:
         """Learn from noisy images; clean targets are required by supervised methods.
 
         Parameters
@@ -227,22 +159,39 @@ class BaseDenoiser:
             ``(Y, X)`` or ``(N, Y, X)`` noisy training images, or any layout named by
             ``axes``.
         clean : array_like, optional
-            Clean targets of the same shape (required when ``info.needs_clean``).
+            Clean images of the same shape (required when ``info.needs_clean``; what the
+            method does with them is ``info.clean_use``).
         val : array_like or tuple, optional
             Validation noisy images, or a ``(noisy, clean)`` pair; methods that need a
             validation set split one off ``noisy`` when this is not given.
+        extra_noisy : array_like, optional
+            More noisy images ``(Y, X)`` or ``(N, Y, X)`` to learn from, only for methods
+            that declare ``info.extra_noisy``.
         axes : str, optional
-            Axes of ``noisy`` and ``clean`` (e.g. ``"YXC"``, see :mod:`structnoise.axes`):
-            channels, time points and planes become images of the training stack.
+            Axes of ``noisy``, ``clean`` and ``extra_noisy`` (e.g. ``"YXC"``, see
+            :mod:`structnoise.axes`): channels, time points and planes become images of
+            the training stack.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            When ``extra_noisy`` is given to a method that does not declare it.
+        ValueError
+            On bad images, or without ``clean`` for a supervised method.
         """
-        x, _ = as_stack(fold_axes(noisy, axes), name="noisy", min_size=self.min_size)
+        if extra_noisy is not None and not self.info.extra_noisy:
+            raise TypeError(
+                f"{self.name} does not take extra_noisy: it learns from the images passed "
+                "as noisy only (its info.extra_noisy is False)"
+            )
+        x = self._stack(fold_axes(noisy, axes), "noisy")
         c = None
         if clean is not None:
-            c, _ = as_stack(fold_axes(clean, axes), name="clean", min_size=self.min_size)
+            c = self._stack(fold_axes(clean, axes), "clean")
             check_same_shape(x, c, ("noisy", "clean"))
         if self.info.needs_clean and c is None:
             raise ValueError(
@@ -251,18 +200,26 @@ class BaseDenoiser:
         v = None
         if val is not None:
             if isinstance(val, tuple):
-                vn, _ = as_stack(val[0], name="val noisy", min_size=self.min_size)
+                vn = self._stack(val[0], "val noisy")
                 vc = None
                 if len(val) > 1 and val[1] is not None:
-                    vc, _ = as_stack(val[1], name="val clean", min_size=self.min_size)
+                    vc = self._stack(val[1], "val clean")
                     check_same_shape(vn, vc, ("val noisy", "val clean"))
                 v = (vn, vc)
             else:
-                v = (as_stack(val, name="val", min_size=self.min_size)[0], None)
-        self._fit(x, c, v)
+                v = (self._stack(val, "val"), None)
+        if extra_noisy is None:
+            self._fit(x, c, v)
+        else:  # declared (checked above)
+            e = self._stack(fold_axes(extra_noisy, axes), "extra_noisy")
+            self._fit(x, c, v, extra_noisy=e)
         self.record_data_range(x)
         self.fitted = True
         return self
+
+    def _stack(self, images, name: str) -> np.ndarray:
+        """Validate images as a float32 ``(N, Y, X)`` stack of at least ``min_size``."""
+        return as_stack(images, name=name, min_size=self.min_size)[0]
 
     def record_data_range(self, x: np.ndarray) -> None:
         """Remember ``(min, max)`` of the training images (call from a ``fit`` override).
@@ -294,7 +251,8 @@ class BaseDenoiser:
             Without it, 2-D is ``YX`` and 3-D is ``SYX``; a 3-D array whose last axis has
             3 or 4 elements is refused as ambiguous.
         **options
-            Method-specific inference options (e.g. ``n_samples``, ``tile``).
+            Method-specific inference options (e.g. ``n_samples``, ``tile``): those
+            ``info.denoise_options`` declares.
 
         Returns
         -------
@@ -303,17 +261,18 @@ class BaseDenoiser:
 
         Raises
         ------
+        TypeError
+            For an option the method does not declare.
         RuntimeError
             If the method is not fitted, or produced NaN or infinite values from finite
             input (a broken model).
         """
         if self.info.learns and not self.fitted:
             raise RuntimeError(f"{self.name}: call fit() (or load a saved model) before denoise()")
-        from structnoise.axes import to_stack
-
         folded, layout = to_stack(noisy, axes)
         x, _ = as_stack(folded, name="noisy", min_size=self.min_size)
         check_data_range(x, self.data_range, self.name)
+        self._check_options(options)
         out = np.asarray(self._denoise(x, **options), dtype=np.float32)
         if out.shape != x.shape:  # pragma: no cover - a bug in a method
             raise RuntimeError(f"{self.name} returned shape {out.shape} for input {x.shape}")
@@ -330,6 +289,19 @@ class BaseDenoiser:
             )
         check_finite_output(out, self.name)
         return layout.restore(out)
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """Refuse options the method does not declare (``info.denoise_options``)."""
+        declared = self.info.denoise_options
+        if declared is None or not options:
+            return
+        unknown = sorted(set(options) - set(declared))
+        if unknown and not declared:
+            raise TypeError(f"{self.name}.denoise() takes no options, got {sorted(options)}")
+        if unknown:
+            raise TypeError(
+                f"{self.name}.denoise() does not take {unknown}; it takes {', '.join(declared)}"
+            )
 
     def save(self, path: str | os.PathLike) -> None:
         """Save parameters and learnt state to the folder ``path`` (created if needed).
@@ -354,7 +326,7 @@ class BaseDenoiser:
             "extra": self._extra_meta(),
         }
         tmp = path / "method.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
+        tmp.write_text(json.dumps(meta, indent=2, default=json_default))
         os.replace(tmp, path / "method.json")
 
     def load_state(self, path: str | os.PathLike) -> None:
@@ -372,8 +344,14 @@ class BaseDenoiser:
         self.data_range = None if rng is None else (float(rng[0]), float(rng[1]))
 
     # ------------------------------------------------------------------ hooks
-    def _fit(self, noisy: np.ndarray, clean: np.ndarray | None, val) -> None:
-        """Learn from validated float32 ``(N, Y, X)`` stacks."""
+    def _fit(self, noisy: np.ndarray, clean: np.ndarray | None, val, **declared: Any) -> None:
+        """Learn from validated float32 ``(N, Y, X)`` stacks.
+
+        ``val`` is None or a ``(noisy, clean or None)`` pair. ``fit`` calls
+        ``_fit(noisy, clean, val)``, and ``_fit(noisy, clean, val, extra_noisy=stack)``
+        when it was given extra noisy images, which only methods that declare
+        ``info.extra_noisy`` accept: their hook takes ``extra_noisy=None``.
+        """
         raise NotImplementedError
 
     def _denoise(self, noisy: np.ndarray, **options: Any) -> np.ndarray:
@@ -389,102 +367,3 @@ class BaseDenoiser:
     def _extra_meta(self) -> dict:
         """Small JSON-serialisable learnt values to keep in ``method.json``."""
         return {}
-
-
-class DataRangeWarning(UserWarning):
-    """Input unlike the training data (far outside its range, or constant images)."""
-
-
-def fold_axes(x, axes: str | None):
-    """Fold an array with ``axes`` into a stack (unchanged when ``axes`` is None).
-
-    Parameters
-    ----------
-    x : array_like
-        The image(s).
-    axes : str or None
-        Their axes (see :mod:`structnoise.axes`); None keeps ``x`` but refuses shapes
-        that are ambiguous without axes.
-
-    Returns
-    -------
-    array_like
-        ``x`` itself, or an ``(N, Y, X)`` stack.
-    """
-    if axes is None:
-        from structnoise.axes import guess_axes
-
-        guess_axes(np.shape(x))  # refuses ambiguous shapes
-        return x
-    from structnoise.axes import to_stack
-
-    return to_stack(x, axes)[0]
-
-
-def check_data_range(
-    x: np.ndarray, data_range: tuple[float, float] | None, name: str = "model"
-) -> bool:
-    """Warn when ``x`` lies far outside the range of the training data.
-
-    "Far" means beyond the training range by more than its own width on either side
-    (for training data in [0, 1]: below -1 or above 2). Learnt models normalise with the
-    training statistics, so such input lands where the network never saw data.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        The input.
-    data_range : tuple of float or None
-        ``(min, max)`` of the training data; None skips the check.
-    name : str
-        The method's name, for the message.
-
-    Returns
-    -------
-    bool
-        True when a warning was given.
-    """
-    if data_range is None or x.size == 0:
-        return False
-    lo, hi = data_range
-    width = max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
-    x_lo, x_hi = float(np.min(x)), float(np.max(x))
-    if x_lo < lo - width or x_hi > hi + width:
-        warnings.warn(
-            f"{name}: input values span [{x_lo:.4g}, {x_hi:.4g}], far outside the training "
-            f"data's [{lo:.4g}, {hi:.4g}]; the result is unreliable: scale the input like the "
-            "training data or train on data like it",
-            DataRangeWarning,
-            stacklevel=3,
-        )
-        return True
-    return False
-
-
-def check_finite_output(out: np.ndarray, name: str = "model") -> None:
-    """Raise when a method returned NaN or infinite values (its input was finite).
-
-    Parameters
-    ----------
-    out : numpy.ndarray
-        The method's output.
-    name : str
-        The method's name, for the message.
-    """
-    finite = np.isfinite(out)
-    if not finite.all():
-        bad = int(out.size - finite.sum())
-        raise RuntimeError(
-            f"{name} produced {bad} NaN/infinite value(s) from finite input: the model is "
-            "broken (e.g. training diverged); retrain it with a lower learning rate"
-        )
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

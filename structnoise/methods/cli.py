@@ -7,15 +7,17 @@ Examples::
     structnoise train care noisy.tif --clean clean.tif --out care-model/
     structnoise denoise model/ noisy.tif denoised.tif --samples 100 --tile 512
 
-``--axis`` is accepted by methods that model structured noise along an axis,
-``--rf`` by methods with a receptive-field parameter, ``--clean`` is required by
-supervised methods; anything else a method takes is passed with ``--set KEY=VALUE``.
+What a method takes is read from its declarations (:class:`MethodInfo`), never from
+signatures: ``--axis`` is accepted by methods with ``uses_axis``, ``--rf`` by methods
+with ``uses_rf``, ``--clean`` is required by supervised methods (``needs_clean``), and
+``denoise`` passes ``--samples``, ``--tile``, ``--mode`` and ``--seed`` to methods whose
+``denoise_options`` list them; anything else a method takes is passed with
+``--set KEY=VALUE``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import shutil
 import warnings
@@ -26,20 +28,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from structnoise._cli_util import fail
+from structnoise._validate import NoiseAxis
+from structnoise.methods.contract import Profile
 
-class Axis(StrEnum):
-    """Direction the noise is correlated along."""
+#: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
+Axis = NoiseAxis
 
-    horizontal = "horizontal"
-    vertical = "vertical"
-
-
-class Profile(StrEnum):
-    """Training profiles."""
-
-    quick = "quick"
-    paper = "paper"
-    smoke = "smoke"
+#: ``denoise`` flags and the option each sets.
+DENOISE_FLAGS = {"--samples": "n_samples", "--tile": "tile", "--mode": "mode", "--seed": "seed"}
 
 
 class Mode(StrEnum):
@@ -48,11 +45,6 @@ class Mode(StrEnum):
     mmse = "mmse"
     sample = "sample"
     mean = "mean"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 AXES_HELP = (
@@ -83,7 +75,7 @@ def _warnings_to_stderr():
 
 def _is_ours(w: warnings.WarningMessage) -> bool:
     """Whether a warning comes from structnoise (others' warnings stay hidden here)."""
-    from structnoise.methods.base import DataRangeWarning
+    from structnoise.methods.checks import DataRangeWarning
 
     return issubclass(w.category, DataRangeWarning) or "structnoise" in str(w.filename)
 
@@ -102,20 +94,23 @@ def _parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _accepts_option(fn, name: str) -> bool:
-    """Whether a denoise function takes ``name`` explicitly."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return False
-    return name in params
-
-
 def _int_option(flag: str, value) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
         raise ValueError(f"{flag} must be a whole number or 'auto', got {value!r}") from None
+
+
+def _has_rf_param(name: str, profile: str) -> bool:
+    """Whether a method that does not declare ``uses_rf`` still takes ``rf``.
+
+    Compatibility only, for methods registered before ``MethodInfo.uses_rf`` existed:
+    it builds a throwaway model to read its parameters. Remove once every method with an
+    ``rf`` parameter declares ``uses_rf=True``.
+    """
+    from structnoise import methods
+
+    return "rf" in getattr(methods.create(name, profile=profile), "get_params", dict)()
 
 
 def build_method(
@@ -138,7 +133,8 @@ def build_method(
     axis : str, optional
         Passed only to methods with ``info.uses_axis``; an error otherwise.
     rf : int or "auto", optional
-        Passed only to methods with an ``rf`` parameter; an error otherwise.
+        Passed only to methods with ``info.uses_rf`` (or, until they declare it, whose
+        parameters include ``rf``); an error otherwise.
     profile : str
         Training profile.
     max_minutes : float, optional
@@ -168,9 +164,7 @@ def build_method(
             raise ValueError(f"{name} does not model structured noise along an axis: drop --axis")
         params["axis"] = str(axis)
     if rf is not None:
-        probe = methods.create(name, profile=profile)
-        taken = getattr(probe, "get_params", dict)()
-        if "rf" not in taken:
+        if not (info.uses_rf or _has_rf_param(name, profile)):
             raise ValueError(f"{name} has no receptive-field parameter: drop --rf")
         params["rf"] = "auto" if str(rf).strip().lower() == "auto" else _int_option("--rf", rf)
     return methods.create(name, **params)
@@ -181,7 +175,7 @@ def train_command(
     noisy: Annotated[Path, typer.Argument(help="Noisy images: TIFF stack, image or folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the model in.")],
     axis: Annotated[
-        Axis | None,
+        NoiseAxis | None,
         typer.Option(help="Direction the noise is correlated along (methods with an axis)."),
     ] = None,
     rf: Annotated[
@@ -193,7 +187,7 @@ def train_command(
     ] = None,
     profile: Annotated[
         Profile, typer.Option(help="quick: minutes on a CPU; paper: the paper's settings.")
-    ] = Profile.quick,
+    ] = Profile.QUICK,
     max_minutes: Annotated[
         float | None, typer.Option(help="Wall-clock training budget in minutes.")
     ] = None,
@@ -218,19 +212,20 @@ def train_command(
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
     from structnoise.io import read_stack
-    from structnoise.methods.base import TrainingDivergedError
+    from structnoise.methods.checks import TrainingDivergedError
+    from structnoise.methods.summary import TrainSummary
     from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
 
     try:
         info = methods.method_info(method)
     except KeyError as exc:
-        raise _fail(str(exc.args[0])) from None
+        raise fail(str(exc.args[0])) from None
     try:
         check_model_dir(out, [noisy, clean], overwrite=overwrite)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if info.needs_clean and clean is None:
-        raise _fail(f"{method} is supervised: pass the clean targets with --clean CLEAN.tif")
+        raise fail(f"{method} is supervised: pass the clean targets with --clean CLEAN.tif")
     try:
         model = build_method(
             method,
@@ -245,8 +240,8 @@ def train_command(
         x = read_stack(noisy, axes)
         c = read_stack(clean, axes) if clean is not None else None
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
-    if c is not None and not info.needs_clean:
+        raise fail(str(exc)) from None
+    if c is not None and not info.needs_clean and info.clean_use == "none":
         typer.echo(f"note: {method} is unsupervised; it learns from the noisy images only")
     budget = getattr(model, "budget_minutes", None)
     typer.echo(
@@ -256,11 +251,11 @@ def train_command(
     )
     try:
         with _warnings_to_stderr():
-            model.fit(x, c if info.needs_clean or c is not None else None)
+            model.fit(x, c)
     except TrainingDivergedError as exc:
-        raise _fail(f"{exc}; no model written") from None
+        raise fail(f"{exc}; no model written") from None
     except (ValueError, TypeError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     # the new model is written beside --out and swapped in: a failed or interrupted save
     # leaves an earlier model there intact
     try:
@@ -273,13 +268,13 @@ def train_command(
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     except (ValueError, OSError) as exc:
-        raise _fail(f"could not save the model: {exc}") from None
-    summary = getattr(model, "train_summary", None) or {}
-    if summary:
-        typer.echo(
-            f"trained {summary.get('steps', '?')} steps in {summary.get('minutes', 0):.1f} min "
-            f"(stopped by {summary.get('stopped_by', '?')})"
-        )
+        raise fail(f"could not save the model: {exc}") from None
+    try:
+        summary = TrainSummary.from_dict(getattr(model, "train_summary", None))
+    except (ValueError, TypeError):  # an outside method's summary in another form
+        summary = None
+    if summary is not None:
+        typer.echo(summary.line())
     typer.echo(f"saved {method} to {out}")
 
 
@@ -311,31 +306,30 @@ def denoise_command(
     from structnoise import methods
     from structnoise.axes import to_stack
     from structnoise.io import read_image, write_tiff
-    from structnoise.methods.base import check_finite_output
+    from structnoise.methods.checks import check_finite_output
     from structnoise.utils import check_output_file
 
     if not (model_dir / "method.json").is_file():
-        raise _fail(f"{model_dir} is not a saved structnoise model (no method.json)")
+        raise fail(f"{model_dir} is not a saved structnoise model (no method.json)")
     try:
         check_output_file(output, [input_path, model_dir], overwrite=overwrite)
         model = methods.load(model_dir)
     except KeyError as exc:
-        raise _fail(str(exc.args[0] if exc.args else exc)) from None
+        raise fail(str(exc.args[0] if exc.args else exc)) from None
     except (OSError, ValueError, TypeError) as exc:
-        raise _fail(str(exc)) from None
-    target = getattr(model, "_denoise", model.denoise)
-    options: dict[str, Any] = {}
-    for flag, key, value in (
-        ("--samples", "n_samples", samples),
-        ("--tile", "tile", tile),
-        ("--mode", "mode", None if mode is None else mode.value),
-        ("--seed", "seed", seed),
-    ):
-        if value is None:
-            continue
-        if not _accepts_option(target, key):
-            raise _fail(f"{getattr(model, 'name', 'this method')} does not take {flag}")
-        options[key] = value
+        raise fail(str(exc)) from None
+    values = {
+        "--samples": samples,
+        "--tile": tile,
+        "--mode": None if mode is None else mode.value,
+        "--seed": seed,
+    }
+    options = {DENOISE_FLAGS[f]: v for f, v in values.items() if v is not None}
+    declared = _declared_options(model)
+    if declared is not None:
+        for flag, key in DENOISE_FLAGS.items():
+            if key in options and key not in declared:
+                raise fail(f"{getattr(model, 'name', 'this method')} does not take {flag}")
     if hasattr(model, "progress"):
         model.progress = progress
     try:
@@ -343,16 +337,39 @@ def denoise_command(
         stack, layout = to_stack(arr, found)
         x = stack[0] if layout.was_2d else stack
         with _warnings_to_stderr():
-            result = np.asarray(model.denoise(x, **options), dtype=np.float32)
+            result = np.asarray(_denoise(model, x, options, declared), dtype=np.float32)
         check_finite_output(result, getattr(model, "name", "the model"))
         result = layout.restore(result)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         write_tiff(output, result, found)
     except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {output} {tuple(result.shape)} float32 (axes {found})")
+
+
+def _declared_options(model) -> tuple[str, ...] | None:
+    """The options ``model.denoise`` declares (None: it does not declare them)."""
+    info = getattr(model, "info", None)
+    return getattr(info, "denoise_options", None)
+
+
+def _denoise(model, x: np.ndarray, options: dict[str, Any], declared) -> np.ndarray:
+    """``model.denoise(x, **options)``, with the refusal of an undeclared method explained.
+
+    A method that does not declare its options checks them itself; its TypeError for
+    one it does not take becomes the ``does not take --flag`` error (a ValueError).
+    """
+    if declared is not None or not options:
+        return model.denoise(x, **options)
+    try:
+        return model.denoise(x, **options)
+    except TypeError as exc:
+        flags = [f for f, k in DENOISE_FLAGS.items() if k in options and repr(k) in str(exc)]
+        flags = flags or [f for f, k in DENOISE_FLAGS.items() if k in options]
+        name = getattr(model, "name", "this method")
+        raise ValueError(f"{name} does not take {', '.join(flags)} ({exc})") from None
 
 
 def add_commands(app: typer.Typer) -> None:

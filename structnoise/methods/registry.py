@@ -8,17 +8,22 @@ registers. For example, in the outside package's ``pyproject.toml``::
 
     [project.entry-points."structnoise.methods"]
     mymethod = "mypackage.denoisers"
+
+Tests that register methods of their own, or replace one, do so inside
+:func:`temporary`, which puts the registry back as it was; :func:`reset` forgets every
+method registered after the built-ins and plugins were loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib
 import json
 import os
 import pickle
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -46,9 +51,12 @@ class Entry:
 
 _REGISTRY: dict[str, Entry] = {}
 _loaded = False
+#: The registry right after the built-ins and plugins were loaded (what :func:`reset`
+#: returns to).
+_BASELINE: dict[str, Entry] = {}
 
 
-def register(name: str, *, info: MethodInfo | None = None):
+def register(name: str, *, info: MethodInfo | None = None, replace: bool = False):
     """Register a factory under ``name`` (decorator).
 
     Parameters
@@ -58,6 +66,9 @@ def register(name: str, *, info: MethodInfo | None = None):
     info : MethodInfo, optional
         What the method needs; defaults to the ``info`` attribute of the class the
         factory returns, if it is a class, else ``MethodInfo()``.
+    replace : bool
+        Replace a method registered under ``name`` (for tests, inside
+        :func:`temporary`); otherwise a second factory for a name is refused.
 
     Returns
     -------
@@ -73,7 +84,7 @@ def register(name: str, *, info: MethodInfo | None = None):
     """
 
     def decorator(factory: Callable[..., Denoiser]) -> Callable[..., Denoiser]:
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory and not replace:
             old = _REGISTRY[name].factory
             if (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
                 raise ValueError(f"a method named {name!r} is already registered")
@@ -105,6 +116,40 @@ def _ensure_loaded() -> None:
                 f"could not load method plugin {ep.name!r} ({ep.value}): {exc}",
                 stacklevel=2,
             )
+    _BASELINE.update(_REGISTRY)
+
+
+def reset() -> None:
+    """Forget every method registered after the built-ins and plugins were loaded."""
+    _ensure_loaded()
+    _REGISTRY.clear()
+    _REGISTRY.update(_BASELINE)
+
+
+@contextlib.contextmanager
+def temporary() -> Iterator[None]:
+    """Undo, on leaving the block, every registration made inside it (for tests).
+
+    Methods registered inside the block (also with ``register(..., replace=True)`` over
+    a built-in) are visible there only; afterwards the registry is as before.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> from structnoise.methods import registry
+    >>> with registry.temporary():  # doctest: +SKIP
+    ...     registry.register("spy", replace=True)(MySpy)
+    """
+    _ensure_loaded()
+    saved = dict(_REGISTRY)
+    try:
+        yield
+    finally:
+        _REGISTRY.clear()
+        _REGISTRY.update(saved)
 
 
 def list_methods(pattern: str = "*") -> list[str]:
