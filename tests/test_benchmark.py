@@ -445,22 +445,19 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
     plans = {p.cell.method: p for p in plan_cells(cfg) if p.cell.dataset == "tiny-a"}
     ds = load_dataset(cfg, "tiny-a")
     created = {}
-    saved = dict(registry._REGISTRY)
 
     def spy(entry):
         def factory(**kw):
             created[entry.name] = entry.factory(**kw)
             return created[entry.name]
 
-        return registry.Entry(entry.name, factory, entry.info)
+        return factory
 
-    try:
+    with registry.temporary():
         for name in plans:
-            registry._REGISTRY[name] = spy(saved[name])
+            entry = registry.get_entry(name)
+            registry.register(name, info=entry.info, replace=True)(spy(entry))
         recs = {name: execute_cell(plan, cfg, ds, tmp_path / "run") for name, plan in plans.items()}
-    finally:
-        registry._REGISTRY.clear()
-        registry._REGISTRY.update(saved)
     assert all(r["status"] == "ok" for r in recs.values()), recs
     # supervised: training split only
     assert created["fake-care"].n_fit == 6
