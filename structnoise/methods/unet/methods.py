@@ -40,6 +40,7 @@ N2V_INFO = MethodInfo(
     learns=True,
     budgets=dict(BUDGETS),
     paper_name=None,
+    denoise_options=("tile", "tile_overlap"),
 )
 SN2V_INFO = MethodInfo(
     description="structured Noise2Void (careamics): blind spot plus a 1-D mask of `span` "
@@ -50,6 +51,7 @@ SN2V_INFO = MethodInfo(
     learns=True,
     budgets=dict(BUDGETS),
     paper_name="SN2V",
+    denoise_options=("tile", "tile_overlap"),
 )
 CARE_INFO = MethodInfo(
     description="CARE (careamics): supervised UNet trained on (noisy, clean) pairs",
@@ -60,6 +62,7 @@ CARE_INFO = MethodInfo(
     learns=True,
     budgets=dict(BUDGETS),
     paper_name="CARE",
+    denoise_options=("tile", "tile_overlap"),
 )
 
 
