@@ -11,6 +11,8 @@ from structnoise.methods.dvlae import DVLAE
 from structnoise.methods.dvlae.ar_decoder import ARDecoder, ar_layout
 from structnoise.methods.dvlae.network import Architecture, DVLAENet, count_parameters
 from structnoise.methods.dvlae.profiles import PAPER, PRESETS, resolve_architecture
+from structnoise.methods.summary import StopReason
+from structnoise.methods.vae import Normalisation
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -163,9 +165,11 @@ def fitted():
 def test_fit_records_history_and_summary(fitted):
     model, _, _ = fitted
     assert model.train_summary["steps"] == 12
-    assert model.train_summary["stopped_by"] == "max_steps"
+    assert model.train_summary["stopped_by"] == StopReason.MAX_STEPS == "max_steps"
+    assert model.train_summary["minutes"] > 0 and model.train_summary["n_train_images"] == 4
     assert model.history and math.isfinite(model.history[-1]["val_elbo"])
-    assert model.std > 0
+    assert model.train_summary["final"]["val_elbo"] == model.history[-1]["val_elbo"]
+    assert model.norm.std > 0
 
 
 def test_save_load_round_trip_same_output(fitted, tmp_path):
@@ -175,7 +179,8 @@ def test_save_load_round_trip_same_output(fitted, tmp_path):
     state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     loaded = methods.load(tmp_path / "m")
-    assert isinstance(loaded, DVLAE) and loaded.mean == model.mean and loaded.std == model.std
+    assert isinstance(loaded, DVLAE) and loaded.norm == model.norm
+    assert loaded.train_summary == model.train_summary and loaded.history == model.history
     for mode in ("mmse", "sample", "mean"):
         a = model.denoise(noisy[:2], mode=mode, n_samples=4)
         b = loaded.denoise(noisy[:2], mode=mode, n_samples=4)
@@ -204,7 +209,7 @@ def test_tiled_and_untiled_agree_away_from_borders():
     model.net = model.build_network()
     with torch.no_grad():  # a random network whose output varies visibly with the input
         model.net.sd.net[-1].weight.mul_(1e3)
-    model.mean, model.std, model.fitted = float(noisy.mean()), float(noisy.std()), True
+    model.norm, model.fitted = Normalisation(float(noisy.mean()), float(noisy.std())), True
     whole = model.denoise(noisy, mode="mean", tile=160, precision="32")
     tiled = model.denoise(noisy, mode="mean", tile=96, precision="32")
     assert whole.std() > 1e-2  # the network's output follows the input
@@ -239,7 +244,7 @@ def test_time_budget_stops_cleanly():
     noisy, _ = _stripes(n=4, size=64)
     model = methods.create("dvlae-small", profile="smoke", max_minutes=0.002, max_steps=10_000)
     model.fit(noisy)
-    assert model.train_summary["stopped_by"] == "time budget"
+    assert model.train_summary["stopped_by"] == StopReason.TIME_BUDGET
     assert 1 <= model.train_summary["steps"] < 10_000
     assert np.isfinite(model.denoise(noisy[:1], n_samples=2)).all()
 
@@ -296,12 +301,12 @@ def test_bad_parameters_give_clear_errors(fitted):
 
 
 def test_thread_tuner_keeps_the_faster_setting(monkeypatch):
-    from structnoise.methods.dvlae import training
+    from structnoise.methods.vae import device
 
     before = torch.get_num_threads()
     clock = {"t": 0.0}
-    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["t"])
-    tuner = training.ThreadTuner(2, probe=3, every=10)
+    monkeypatch.setattr(device.time, "perf_counter", lambda: clock["t"])
+    tuner = device.ThreadTuner(2, probe=3, every=10)
     try:
         cost = {2: 1.0, 1: 0.25}  # a busy machine: one thread is faster
         for _ in range(40):

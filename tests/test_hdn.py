@@ -64,6 +64,7 @@ def test_registered_variants_and_info():
     ):
         info = method_info(name)
         assert info.needs_clean and info.samples and info.learns and not info.uses_axis
+        assert info.clean_use == "calibration" and info.extra_noisy
         assert info.paper_name == paper
         model = create(name, profile="smoke")
         assert model.z_dims == [z] * 6
@@ -176,7 +177,7 @@ def test_signal_extra_noisy_and_saved_noise_model(data, fitted, tmp_path):
 def _decode(model, x, perturb, seed=7):
     """Signal of one posterior sample after replacing the bottom-up features of some levels."""
     net = model.net.eval()
-    xt = torch.from_numpy((x - model.data_mean) / model.data_std)[None, None]
+    xt = torch.from_numpy(model.norm.apply(x))[None, None]
     gen = torch.Generator().manual_seed(99)
     with torch.no_grad():
         bu = net.vae.encode_bottom_up(xt)
@@ -199,7 +200,7 @@ def test_hdn36_ignores_the_input_at_the_two_lowest_levels(data, fitted):
     assert not torch.allclose(_decode(hdn36, x, (2,)), ref36, atol=1e-4)
     assert not torch.allclose(_decode(hdn, x, (0, 1)), _decode(hdn, x, ()), atol=1e-4)
     # posterior = prior there: exactly zero KL at levels 0-1, positive elsewhere
-    xt = torch.from_numpy((noisy[:2] - hdn36.data_mean) / hdn36.data_std)[:, None]
+    xt = torch.from_numpy(hdn36.norm.apply(noisy[:2]))[:, None]
     with torch.no_grad():
         kl36 = hdn36.net.eval()(xt)[1].kl_per_level()
         kl = hdn.net.eval()(xt)[1].kl_per_level()
