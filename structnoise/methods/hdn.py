@@ -67,24 +67,19 @@ Profiles (``smoke``/``quick``/``paper``) are listed in :data:`PROFILES`
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from structnoise._validate import as_stack, check_same_shape
+from structnoise._validate import as_stack
 from structnoise.methods.base import MethodInfo, fold_axes
-from structnoise.methods.hdn_noise import GMMNoiseModel
+from structnoise.methods.hdn_noise import GMMNoiseModel, calibration_source
 from structnoise.methods.hdn_profiles import INFOS, PROFILE_PARAMS, PROFILES, VARIANTS, HDNProfile
 from structnoise.methods.registry import register
 from structnoise.methods.vae.method import LadderMethod
-from structnoise.methods.vae.options import Mode
-
-#: The prediction modes (``denoise(mode=...)``).
-MODES = tuple(m.value for m in Mode)
 
 #: Pixels (samples x height x width) per forward pass at prediction, for 64 filters.
 _PIXELS_PER_PASS = 2**20
@@ -141,6 +136,8 @@ class HDN(LadderMethod):
         *PROFILE_PARAMS,
     )
     weights_file = "hdn_net.pt"
+    profiles = PROFILES
+    profile_params = PROFILE_PARAMS
 
     def __init__(
         self,
@@ -196,12 +193,6 @@ class HDN(LadderMethod):
         self.noise_model: GMMNoiseModel | None = None
 
     # ------------------------------------------------------------------ configuration
-    @property
-    def training_profile(self) -> HDNProfile:
-        """The profile with the user's overrides applied."""
-        changes = {k: self.params[k] for k in PROFILE_PARAMS if self.params.get(k) is not None}
-        return replace(PROFILES[self.profile], **changes)
-
     @property
     def z_dims(self) -> list[int]:
         """Latent channels per level."""
@@ -288,28 +279,9 @@ class HDN(LadderMethod):
         clean = None if clean is None else fold_axes(clean, axes)
         signal = None if signal is None else fold_axes(signal, axes)
         x, _ = as_stack(noisy, name="noisy", min_size=self.min_size)
-        sources = (("clean", clean), ("signal", signal), ("noise_model", noise_model))
-        given = [name for name, value in sources if value is not None]
-        if not given:
-            raise ValueError(
-                f"{self.name} needs clean targets (or a pseudo ground truth) to fit its noise "
-                "model; the denoiser itself learns from the noisy images only. Call "
-                "fit(noisy, clean) with clean images paired with noisy, "
-                "fit(noisy, signal=pseudo_clean) with a pseudo ground truth (e.g. another "
-                "denoiser's output), or fit(noisy, noise_model=GMMNoiseModel.fit(obs, sig))"
-            )
-        if len(given) > 1:
-            raise ValueError(
-                f"give exactly one of clean, signal and noise_model (got {', '.join(given)})"
-            )
-        pair = nm = None
-        if clean is not None or signal is not None:
-            source = "clean" if clean is not None else "signal"
-            pair, _ = as_stack(clean if clean is not None else signal, name=source)
-            check_same_shape(x, pair, ("noisy", source))
-        else:
-            source = "given"
-            nm = self._as_noise_model(noise_model)
+        source, pair, nm = calibration_source(
+            x, clean=clean, signal=signal, noise_model=noise_model, name=self.name
+        )
         extra = None
         if extra_noisy is not None:
             extra, _ = as_stack(extra_noisy, name="extra_noisy", min_size=self.min_size)
@@ -321,17 +293,6 @@ class HDN(LadderMethod):
         self.record_data_range(x)
         self.fitted = True
         return self
-
-    @staticmethod
-    def _as_noise_model(noise_model) -> GMMNoiseModel:
-        if isinstance(noise_model, GMMNoiseModel):
-            return noise_model
-        if isinstance(noise_model, (str, os.PathLike)):
-            return GMMNoiseModel.load(noise_model)
-        raise TypeError(
-            "noise_model must be a GMMNoiseModel or the folder of a saved one, "
-            f"got {type(noise_model).__name__}"
-        )
 
     def _fit(
         self,

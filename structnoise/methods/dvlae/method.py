@@ -8,7 +8,6 @@ MMSE prediction, storage) is the shared core, :class:`~structnoise.methods.vae.m
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -20,15 +19,11 @@ from structnoise.methods.dvlae.network import Architecture, DVLAENet
 from structnoise.methods.dvlae.profiles import (
     PROFILES,
     FreeBitsUnit,
-    TrainingProfile,
     resolve_architecture,
 )
 from structnoise.methods.vae.device import rng_devices
 from structnoise.methods.vae.method import LadderMethod
-from structnoise.methods.vae.options import LRSchedule, Mode, Precision, parse_choice
-
-#: The prediction modes (``denoise(mode=...)``).
-MODES = tuple(m.value for m in Mode)
+from structnoise.methods.vae.options import LRSchedule, Precision
 
 #: Receptive field of ``rf="auto"`` when the noise correlation does not decay (the paper's).
 AUTO_RF_MAX = 40
@@ -50,8 +45,6 @@ _PROFILE_PARAMS = (
     "channels_last",
     "threads",
 )
-#: Profile fields that are named choices.
-_CHOICES = {"lr_schedule": LRSchedule, "free_bits_unit": FreeBitsUnit, "precision": Precision}
 #: Architecture fields a user may override through method parameters.
 _ARCH_PARAMS = ("n_filters", "z_dims", "n_levels", "sd_filters", "ar_filters", "scale_floor")
 
@@ -128,6 +121,13 @@ class DVLAE(LadderMethod):
     )
     weights_file = "model.pt"
     default_precision = Precision.AUTO
+    profiles = PROFILES
+    profile_params = _PROFILE_PARAMS
+    profile_choices = {
+        "lr_schedule": LRSchedule,
+        "free_bits_unit": FreeBitsUnit,
+        "precision": Precision,
+    }
 
     def __init__(
         self,
@@ -164,15 +164,6 @@ class DVLAE(LadderMethod):
         self.arch = self._resolve_arch()
 
     # ------------------------------------------------------------------ configuration
-    @property
-    def training_profile(self) -> TrainingProfile:
-        """The profile with the user's overrides applied."""
-        changes = {k: self.params[k] for k in _PROFILE_PARAMS if self.params.get(k) is not None}
-        for key, kind in _CHOICES.items():
-            if key in changes:
-                changes[key] = parse_choice(kind, changes[key], key)
-        return replace(PROFILES[self.profile], **changes)
-
     def _resolve_arch(self, rf: int | None = None) -> Architecture:
         """The network's architecture; ``rf`` replaces an "auto" receptive field."""
         overrides = {k: self.params.get(k) for k in _ARCH_PARAMS}

@@ -94,6 +94,40 @@ class Snapshots:
     def __post_init__(self) -> None:
         self.pending = sorted(self.marks)
 
+    @classmethod
+    def from_hook(cls, spec: tuple | None, method) -> Snapshots | None:
+        """Snapshots for a method's ``snapshot_hook``.
+
+        Parameters
+        ----------
+        spec : tuple or None
+            ``(minutes, fn)`` or ``(steps, fn, "steps")``; ``fn(method, info)`` gets
+            ``info = {"steps", "minutes", "mark"}`` and sees the method as fitted.
+        method : structnoise.methods.base.BaseDenoiser
+            The method being trained.
+
+        Returns
+        -------
+        Snapshots or None
+        """
+        if spec is None:
+            return None
+        marks, user_fn = spec[:2]
+        by_steps = len(spec) > 2 and spec[2] == "steps"
+
+        def hook(steps: int, seconds: float, mark: float) -> None:
+            fitted, method.fitted = method.fitted, True
+            try:
+                info = {"steps": steps, "minutes": seconds / 60}
+                info["mark"] = mark if by_steps else mark / 60
+                user_fn(method, info)
+            finally:
+                method.fitted = fitted
+
+        if by_steps:
+            return cls([int(m) for m in marks], hook, by_steps=True)
+        return cls([60.0 * float(m) for m in marks], hook)
+
 
 class Budget(pl.Callback):
     """Stops at ``max_steps`` or after ``max_seconds``; shows a bar with losses and time left.

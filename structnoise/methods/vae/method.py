@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +24,6 @@ import numpy as np
 import torch
 
 from structnoise.methods.base import BaseDenoiser
-from structnoise.methods.summary import TrainSummary
 from structnoise.methods.tiling import predict_tiled
 from structnoise.methods.vae.data import Normalisation, split_validation
 from structnoise.methods.vae.device import (
@@ -35,6 +35,7 @@ from structnoise.methods.vae.device import (
 )
 from structnoise.methods.vae.network import LadderSignalNet, count_parameters
 from structnoise.methods.vae.options import Mode, Precision, parse_choice
+from structnoise.methods.vae.results import read_summary, summarise
 from structnoise.utils import atomic_path, derive_seed, pick_device
 
 #: Largest tile side at prediction unless the user says otherwise.
@@ -76,6 +77,12 @@ class LadderMethod(BaseDenoiser):
     weights_file: ClassVar[str] = "model.pt"
     #: Prediction arithmetic when neither ``denoise`` nor the parameters say.
     default_precision: ClassVar[str] = Precision.FLOAT32
+    #: The training profiles by name.
+    profiles: ClassVar[dict[str, Any]] = {}
+    #: Profile fields that a parameter of the same name overrides.
+    profile_params: ClassVar[tuple[str, ...]] = ()
+    #: Profile fields that are named choices, and their choices.
+    profile_choices: ClassVar[dict[str, type]] = {}
 
     def __init__(self, *, device: str | None = None, **params: Any) -> None:
         common = {k: params.pop(k) for k in list(params) if k in self.common_params}
@@ -120,7 +127,16 @@ class LadderMethod(BaseDenoiser):
     def _default_n_samples(self) -> int:
         return int(self.params["n_samples"])
 
-    # ------------------------------------------------------------------ network
+    # ------------------------------------------------------------------ configuration
+    @property
+    def training_profile(self):
+        """The profile with the user's overrides applied."""
+        changes = {k: self.params[k] for k in self.profile_params if self.params.get(k) is not None}
+        for key, kind in self.profile_choices.items():
+            if key in changes:
+                changes[key] = parse_choice(kind, changes[key], key)
+        return replace(self.profiles[self.profile], **changes)
+
     @property
     def device(self) -> str:
         """The torch device used for training and prediction."""
@@ -172,27 +188,6 @@ class LadderMethod(BaseDenoiser):
         self.norm = Normalisation.fit(train)
         return train, val, held_out
 
-    def _snapshots(self):
-        from structnoise.methods.vae.callbacks import Snapshots
-
-        if self.snapshot_hook is None:
-            return None
-        marks, user_fn = self.snapshot_hook[:2]
-        by_steps = len(self.snapshot_hook) > 2 and self.snapshot_hook[2] == "steps"
-
-        def hook(steps: int, seconds: float, mark: float) -> None:
-            fitted, self.fitted = self.fitted, True
-            try:
-                info = {"steps": steps, "minutes": seconds / 60}
-                info["mark"] = mark if by_steps else mark / 60
-                user_fn(self, info)
-            finally:
-                self.fitted = fitted
-
-        if by_steps:
-            return Snapshots([int(m) for m in marks], hook, by_steps=True)
-        return Snapshots([60.0 * float(m) for m in marks], hook)
-
     def _train(self, module, train, val, prof, **loop):
         """Train ``module.net`` on the normalised images with the seeded generator.
 
@@ -211,6 +206,7 @@ class LadderMethod(BaseDenoiser):
         -------
         structnoise.methods.vae.training.FitResult
         """
+        from structnoise.methods.vae.callbacks import Snapshots
         from structnoise.methods.vae.training import fit_network
 
         budget = self.budget_minutes
@@ -226,50 +222,15 @@ class LadderMethod(BaseDenoiser):
                 device=self.device,
                 progress=self.progress,
                 work_dir=self.work_dir,
-                snapshots=self._snapshots(),
+                snapshots=Snapshots.from_hook(self.snapshot_hook, self),
                 method=self.name,
                 label=self.label,
                 **loop,
             )
 
     def _summary(self, result, *, n_train: int, n_val: int, **extra) -> dict[str, Any]:
-        """The :class:`TrainSummary` of a training run, as saved.
-
-        Parameters
-        ----------
-        result : structnoise.methods.vae.training.FitResult
-            What training did.
-        n_train, n_val : int
-            Training and held-out validation images (0: validated on training crops).
-        **extra
-            Method-specific facts.
-
-        Returns
-        -------
-        dict
-        """
-        last = result.history[-1] if result.history else {}
-        final = {
-            k: float(v)
-            for k, v in last.items()
-            if isinstance(v, int | float) and k not in ("epoch", "steps")
-        }
-        common = {
-            "device": self.device,
-            "precision": result.precision,
-            "n_train_images": int(n_train),
-            "n_val_images": int(n_val),
-            "skipped_batches": result.skipped,
-            "steps_per_thread_count": result.threads,
-        }
-        summary = TrainSummary(
-            steps=result.steps,
-            minutes=result.seconds / 60.0,
-            stopped_by=result.stopped_by,
-            final=final,
-            extra={**common, **extra},
-        )
-        return summary.to_dict()
+        """The saved train summary of a run (see :func:`~.results.summarise`)."""
+        return summarise(result, device=self.device, n_train=n_train, n_val=n_val, **extra)
 
     # ------------------------------------------------------------------ prediction
     def denoise(
@@ -404,7 +365,7 @@ class LadderMethod(BaseDenoiser):
         if not (path / self.weights_file).is_file():
             return  # an unfitted model (``load_state`` checks the saved ``fitted``)
         self.norm = Normalisation.from_meta(extra)
-        self.train_summary = _read_summary(extra.get("train"))
+        self.train_summary = read_summary(extra.get("train"))
         self._read_state(path, extra)
         net = self.build_network()
         state = torch.load(path / self.weights_file, map_location="cpu", weights_only=True)
@@ -428,11 +389,3 @@ class LadderMethod(BaseDenoiser):
         super().load_state(path)
         if self.net is None:
             self.fitted = False
-
-
-def _read_summary(data: dict | None) -> dict[str, Any]:
-    """A saved train summary in today's form (earlier versions' spellings read too)."""
-    if data and "minutes" not in data and "train_seconds" in data:
-        data = {**data, "minutes": float(data["train_seconds"]) / 60.0}
-    summary = TrainSummary.from_dict(data)
-    return {} if summary is None else summary.to_dict()

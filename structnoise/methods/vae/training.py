@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import lightning.pytorch as pl
@@ -24,11 +23,11 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
 from structnoise.methods.lightning_utils import DivergenceGuard, fit_quietly
-from structnoise.methods.summary import StopReason
 from structnoise.methods.vae.callbacks import Budget, Snapshots, WeightAverage
 from structnoise.methods.vae.data import RandomCrops, epoch_length
 from structnoise.methods.vae.device import ThreadTuner, autocast, memory_format, resolve_precision
 from structnoise.methods.vae.options import LRSchedule, Precision
+from structnoise.methods.vae.results import FitResult
 
 #: Consecutive / total non-finite training losses skipped before training counts as
 #: diverged (a skipped batch leaves the weights untouched).
@@ -218,37 +217,6 @@ class LadderModule(pl.LightningModule):
         dict
         """
         raise NotImplementedError
-
-
-@dataclass
-class FitResult:
-    """What training did.
-
-    Attributes
-    ----------
-    steps : int
-        Training batches.
-    seconds : float
-        Training time (snapshot hooks not counted).
-    stopped_by : StopReason
-        Why training stopped.
-    history : list of dict
-        One row of losses per epoch.
-    precision : Precision
-        The arithmetic used.
-    threads : dict
-        Steps trained at each CPU thread count (``{n: -1}``: not tuned).
-    skipped : int
-        Batches skipped for a non-finite loss.
-    """
-
-    steps: int
-    seconds: float
-    stopped_by: StopReason
-    history: list[dict]
-    precision: Precision
-    threads: dict
-    skipped: int
 
 
 def fit_network(
