@@ -268,3 +268,42 @@ def test_hdn_improves_psnr_on_small_data():
     before = psnr_stack(clean, noisy).mean()
     after = psnr_stack(clean, model.denoise(noisy, n_samples=8)).mean()
     assert after > before + 5.0, (before, after)  # about 15.6 -> 24-27 dB
+
+
+def test_train_summary_is_the_shared_one(fitted):
+    from structnoise.methods.summary import StopReason, TrainSummary
+
+    s = fitted["hdn"].train_summary
+    assert s["stopped_by"] == StopReason.MAX_STEPS and s["steps"] == 8
+    assert s["minutes"] > 0 and s["noise_model_source"] == "clean"
+    assert s["n_train_images"] == 4 and s["n_val_images"] == 0
+    assert s["final"]["val_loss"] == fitted["hdn"].history[-1]["val_loss"]
+    assert TrainSummary.from_dict(s).to_dict() == s
+
+
+def test_models_saved_by_earlier_versions_load(data, fitted, tmp_path):
+    """data_mean/data_std and a summary without minutes, as the previous version saved."""
+    noisy, _ = data
+    model = fitted["hdn"]
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())
+    extra = meta["extra"]
+    norm = extra.pop("norm")
+    extra.update(data_mean=norm["mean"], data_std=norm["std"])
+    extra["train"] = {"noise_model_source": "clean", "steps": 8, "train_seconds": 3.0}
+    extra["train"]["stopped_by"] = "max_steps"
+    meta["params"]["device"] = None  # earlier versions saved it
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    again = load(tmp_path / "m")
+    assert again.norm == model.norm
+    assert again.train_summary["minutes"] == 0.05 and again.train_summary["steps"] == 8
+    np.testing.assert_array_equal(
+        again.denoise(noisy[4], n_samples=2), model.denoise(noisy[4], n_samples=2)
+    )
+
+
+def test_validation_images_given(data):
+    noisy, clean = data
+    model = create("hdn", profile="smoke", seed=0, max_steps=4)
+    model.fit(noisy[:3], clean[:3], val=(noisy[3:5], clean[3:5]))
+    assert model.train_summary["n_val_images"] == 2 and model.train_summary["steps"] == 4

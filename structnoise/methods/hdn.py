@@ -70,7 +70,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -142,7 +142,7 @@ class HDN(LadderMethod):
     def __init__(
         self,
         *,
-        variant: str = "hdn",
+        variant: Literal["hdn", "hdn36", "hdn-large", "hdn36-large"] = "hdn",
         n_samples: int | None = None,
         tile: int | None = None,
         device: str | None = None,
@@ -326,11 +326,19 @@ class HDN(LadderMethod):
         t0 = time.monotonic()
         prof = self.training_profile
         if pair is not None:
-            self.noise_model = self._fit_noise_model(noisy, pair, prof)
-        elif noise_model is not None:
-            self.noise_model = noise_model
-        else:  # pragma: no cover - fit() checks this
+            noise_model = GMMNoiseModel.fit(
+                noisy,
+                pair,
+                n_gaussian=self.params["n_gaussian"],
+                n_coeff=self.params["n_coeff"],
+                min_sigma=self.params["min_sigma"],
+                n_epochs=prof.nm_epochs,
+                batch_size=prof.nm_batch,
+                seed=self._seed("noise-model"),
+            )
+        if noise_model is None:  # pragma: no cover - fit() checks this
             raise ValueError("no noise model source")
+        self.noise_model = noise_model
         nm_seconds = time.monotonic() - t0
         stacks = [noisy] + ([extra_noisy] if extra_noisy is not None else [])
         images = [im for s in stacks for im in s]
@@ -357,18 +365,6 @@ class HDN(LadderMethod):
             n_val=len(val_images) if held_out else 0,
             noise_model_source=source,
             noise_model_seconds=round(nm_seconds, 2),
-        )
-
-    def _fit_noise_model(self, noisy, pair, prof: HDNProfile) -> GMMNoiseModel:
-        return GMMNoiseModel.fit(
-            noisy,
-            pair,
-            n_gaussian=self.params["n_gaussian"],
-            n_coeff=self.params["n_coeff"],
-            min_sigma=self.params["min_sigma"],
-            n_epochs=prof.nm_epochs,
-            batch_size=prof.nm_batch,
-            seed=self._seed("noise-model"),
         )
 
     # ------------------------------------------------------------------ storage

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,7 @@ class Architecture:
     sd_filters: int = 64
     sd_layers: int = 4
     rf: int = 40
-    axis: str = "horizontal"
+    axis: Literal["horizontal", "vertical"] = "horizontal"
     n_gaussians: int = 3
     scale_floor: float = 1e-3
 

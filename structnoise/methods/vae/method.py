@@ -239,9 +239,9 @@ class LadderMethod(BaseDenoiser):
         *,
         n_samples: int | None = None,
         tile: int | None = None,
-        mode: str = "mmse",
+        mode: Mode | str = Mode.MMSE,
         seed: int | None = None,
-        precision: str | None = None,
+        precision: Precision | str | None = None,
         axes: str | None = None,
     ) -> np.ndarray:
         """Denoise an image or a stack.
