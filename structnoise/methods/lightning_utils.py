@@ -6,10 +6,12 @@ inside a work folder (a temporary one unless given), Lightning's info messages a
 data-loader warnings silenced.
 
 Every learnt method (DVLAE, HDN and the careamics baselines) also trains with the
-callback of :func:`divergence_guard`: a non-finite training loss, non-finite weights or a
+callback :class:`DivergenceGuard`: a non-finite training loss, non-finite weights or a
 non-finite validation loss stop training with
 :class:`~structnoise.methods.base.TrainingDivergedError` instead of ending it quietly
 (e.g. by early stopping) with a broken model.
+
+This module imports Lightning; nothing imports it before a method trains.
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ class LadderMethod(BaseDenoiser):
 
     Attributes
     ----------
+    variant : str
+        The registered variant (set by the subclass; saved).
     net : LadderSignalNet or None
         The network, once fitted or loaded.
     norm : Normalisation
