@@ -346,28 +346,6 @@ class GMMNoiseModel:
         sd = torch.load(path / "noise_model.pt", map_location="cpu", weights_only=True)
         return cls.from_state(sd, meta)
 
-    @classmethod
-    def coerce(cls, noise_model) -> GMMNoiseModel:
-        """A fitted model as it is, or the one saved in a folder.
-
-        Parameters
-        ----------
-        noise_model : GMMNoiseModel or path-like
-            A model, or a folder written by :meth:`save` (or by ``save`` of a fitted HDN).
-
-        Returns
-        -------
-        GMMNoiseModel
-        """
-        if isinstance(noise_model, cls):
-            return noise_model
-        if isinstance(noise_model, str | os.PathLike):
-            return cls.load(noise_model)
-        raise TypeError(
-            "noise_model must be a GMMNoiseModel or the folder of a saved one, "
-            f"got {type(noise_model).__name__}"
-        )
-
 
 def calibration_source(noisy: np.ndarray, *, clean=None, signal=None, noise_model=None, name="hdn"):
     """Which of ``clean``, ``signal`` and ``noise_model`` calibrates the noise model.
@@ -381,7 +359,8 @@ def calibration_source(noisy: np.ndarray, *, clean=None, signal=None, noise_mode
     clean, signal : array_like, optional
         Clean images or a pseudo ground truth of ``noisy``'s shape.
     noise_model : GMMNoiseModel or path-like, optional
-        A fitted model (see :meth:`GMMNoiseModel.coerce`).
+        A fitted model, or a folder holding one (written by :meth:`GMMNoiseModel.save`
+        or by ``save`` of a fitted HDN).
     name : str
         The method's name, for the message.
 
@@ -397,6 +376,8 @@ def calibration_source(noisy: np.ndarray, *, clean=None, signal=None, noise_mode
     ------
     ValueError
         Without a source, with more than one, or with a pair of another shape.
+    TypeError
+        For a ``noise_model`` of another type.
     """
     sources = (("clean", clean), ("signal", signal), ("noise_model", noise_model))
     given = [label for label, value in sources if value is not None]
@@ -412,8 +393,15 @@ def calibration_source(noisy: np.ndarray, *, clean=None, signal=None, noise_mode
         raise ValueError(
             f"give exactly one of clean, signal and noise_model (got {', '.join(given)})"
         )
+    if isinstance(noise_model, str | os.PathLike):
+        noise_model = GMMNoiseModel.load(noise_model)
+    if noise_model is not None and not isinstance(noise_model, GMMNoiseModel):
+        raise TypeError(
+            "noise_model must be a GMMNoiseModel or the folder of a saved one, "
+            f"got {type(noise_model).__name__}"
+        )
     if noise_model is not None:
-        return "given", None, GMMNoiseModel.coerce(noise_model)
+        return "given", None, noise_model
     source = given[0]
     pair, _ = as_stack(clean if clean is not None else signal, name=source)
     check_same_shape(noisy, pair, ("noisy", source))
