@@ -113,8 +113,12 @@ def test_care_smoke_when_max_steps_ends_the_first_epoch():
 def test_divergence_guard_alone():
     from types import SimpleNamespace
 
-    from structnoise.methods.lightning_utils import DivergenceGuard
+    import lightning.pytorch as pl
 
+    from structnoise.methods.lightning_utils import DivergenceChecks, DivergenceGuard
+
+    assert issubclass(DivergenceGuard, DivergenceChecks)
+    assert issubclass(DivergenceGuard, pl.Callback)
     module = torch.nn.Linear(2, 2)
     module.step_loss = 1.0
     trainer = SimpleNamespace(should_stop=False)

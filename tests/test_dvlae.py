@@ -434,7 +434,7 @@ def test_importing_the_methods_does_not_import_lightning():
     import sys
 
     code = (
-        "import sys; from structnoise import methods; "
+        "import sys; from structnoise import methods; methods.list_methods(); "
         "m = methods.create('dvlae-small', profile='smoke'); m.build_network(); "
         "methods.create('hdn36', profile='smoke').build_network(); "
         "print('lightning' in sys.modules)"

@@ -6,25 +6,25 @@ inside a work folder (a temporary one unless given), Lightning's info messages a
 data-loader warnings silenced.
 
 Every learnt method (DVLAE, HDN and the careamics baselines) also trains with the
-callback :class:`DivergenceGuard`: a non-finite training loss, non-finite weights or a
-non-finite validation loss stop training with
+callback ``DivergenceGuard`` (:class:`DivergenceChecks`): a non-finite training loss,
+non-finite weights or a non-finite validation loss stop training with
 :class:`~structnoise.methods.base.TrainingDivergedError` instead of ending it quietly
 (e.g. by early stopping) with a broken model.
 
-This module imports Lightning; nothing imports it before a method trains.
+Lightning is imported only when a loop runs or the guard's class is first used
+(:func:`divergence_guard_class`), never when the methods are imported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-
-import lightning.pytorch as pl
 
 from structnoise.methods.base import TrainingDivergedError
 from structnoise.methods.summary import StopReason
@@ -85,6 +85,8 @@ def fit_quietly(
     prefix : str
         Name prefix of the temporary folder.
     """
+    import lightning.pytorch as pl
+
     accelerator = "gpu" if str(device).startswith("cuda") else "cpu"
     with contextlib.ExitStack() as stack:
         if work_dir is None:
@@ -180,8 +182,12 @@ def _loss_from_outputs(module, outputs) -> float | None:
     return float(outputs)
 
 
-class DivergenceGuard(pl.Callback):
-    """A Lightning callback that stops a diverging training run with an error.
+class DivergenceChecks:
+    """Stops a diverging training run with an error (the Lightning callback's logic).
+
+    Plain Python: :func:`divergence_guard_class` builds the callback ``DivergenceGuard``
+    from this class and ``lightning.pytorch.Callback`` once, on first use, so that
+    importing this module does not import Lightning.
 
     After every training batch it reads the batch's loss and, every
     ``check_weights_every`` batches (after the optimiser step), checks that the module's
@@ -294,8 +300,33 @@ class DivergenceGuard(pl.Callback):
             self._diverged(None, self.steps, self.last_loss, "weights")
 
 
-def divergence_guard(method: str | None, **options) -> DivergenceGuard:
-    """A :class:`DivergenceGuard` for ``method`` (the careamics baselines' entry point).
+@functools.cache
+def divergence_guard_class() -> type:
+    """``DivergenceGuard``: :class:`DivergenceChecks` as a Lightning callback (built once).
+
+    Returns
+    -------
+    type
+        A subclass of :class:`DivergenceChecks` and ``lightning.pytorch.Callback``; also
+        importable as ``structnoise.methods.lightning_utils.DivergenceGuard``.
+    """
+    import lightning.pytorch as pl
+
+    return type(
+        "DivergenceGuard",
+        (DivergenceChecks, pl.Callback),
+        {"__module__": __name__, "__doc__": DivergenceChecks.__doc__},
+    )
+
+
+def __getattr__(name: str):
+    if name == "DivergenceGuard":
+        return divergence_guard_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def divergence_guard(method: str | None, **options):
+    """A ``DivergenceGuard`` callback for ``method`` (see :class:`DivergenceChecks`).
 
     Parameters
     ----------
@@ -303,10 +334,11 @@ def divergence_guard(method: str | None, **options) -> DivergenceGuard:
         The method's name, for the error message.
     **options
         ``patience``, ``max_bad``, ``loss_of``, ``monitors``, ``check_weights_every``
-        (see :class:`DivergenceGuard`).
+        (see :class:`DivergenceChecks`).
 
     Returns
     -------
-    DivergenceGuard
+    lightning.pytorch.Callback
+        The guard (a :class:`DivergenceChecks`).
     """
-    return DivergenceGuard(method, **options)
+    return divergence_guard_class()(method, **options)
