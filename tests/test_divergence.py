@@ -108,3 +108,31 @@ def test_care_smoke_when_max_steps_ends_the_first_epoch():
     assert model.train_summary["stopped_by"] == "max_steps"
     out = model.denoise(noisy[0])
     assert out.shape == (128, 128) and np.isfinite(out).all()
+
+
+def test_divergence_guard_alone():
+    from types import SimpleNamespace
+
+    import lightning.pytorch as pl
+
+    from structnoise.methods.lightning_utils import DivergenceChecks, DivergenceGuard
+
+    assert issubclass(DivergenceGuard, DivergenceChecks)
+    assert issubclass(DivergenceGuard, pl.Callback)
+    module = torch.nn.Linear(2, 2)
+    module.step_loss = 1.0
+    trainer = SimpleNamespace(should_stop=False)
+    guard = DivergenceGuard("m", patience=1, loss_of=lambda mod, out: mod.step_loss)
+    guard.on_train_batch_end(trainer, module, None, None, 0)
+    module.step_loss = math.nan
+    guard.on_train_batch_end(trainer, module, None, None, 1)  # tolerated (patience 1)
+    with pytest.raises(TrainingDivergedError, match=MESSAGE) as info:
+        guard.on_train_batch_end(trainer, module, None, None, 2)
+    assert trainer.should_stop and (info.value.step, info.value.what) == (2, "loss")
+    with pytest.raises(TrainingDivergedError):
+        guard.finish(module.state_dict().values())
+    fresh = DivergenceGuard("m")
+    with torch.no_grad():
+        module.weight.fill_(math.inf)
+    with pytest.raises(TrainingDivergedError, match="non-finite weights"):
+        fresh.finish(module.state_dict().values())

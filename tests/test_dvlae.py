@@ -11,6 +11,8 @@ from structnoise.methods.dvlae import DVLAE
 from structnoise.methods.dvlae.ar_decoder import ARDecoder, ar_layout
 from structnoise.methods.dvlae.network import Architecture, DVLAENet, count_parameters
 from structnoise.methods.dvlae.profiles import PAPER, PRESETS, resolve_architecture
+from structnoise.methods.summary import StopReason
+from structnoise.methods.vae import Normalisation
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -163,9 +165,11 @@ def fitted():
 def test_fit_records_history_and_summary(fitted):
     model, _, _ = fitted
     assert model.train_summary["steps"] == 12
-    assert model.train_summary["stopped_by"] == "max_steps"
+    assert model.train_summary["stopped_by"] == StopReason.MAX_STEPS == "max_steps"
+    assert model.train_summary["minutes"] > 0 and model.train_summary["n_train_images"] == 4
     assert model.history and math.isfinite(model.history[-1]["val_elbo"])
-    assert model.std > 0
+    assert model.train_summary["final"]["val_elbo"] == model.history[-1]["val_elbo"]
+    assert model.norm.std > 0
 
 
 def test_save_load_round_trip_same_output(fitted, tmp_path):
@@ -175,7 +179,8 @@ def test_save_load_round_trip_same_output(fitted, tmp_path):
     state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     loaded = methods.load(tmp_path / "m")
-    assert isinstance(loaded, DVLAE) and loaded.mean == model.mean and loaded.std == model.std
+    assert isinstance(loaded, DVLAE) and loaded.norm == model.norm
+    assert loaded.train_summary == model.train_summary and loaded.history == model.history
     for mode in ("mmse", "sample", "mean"):
         a = model.denoise(noisy[:2], mode=mode, n_samples=4)
         b = loaded.denoise(noisy[:2], mode=mode, n_samples=4)
@@ -204,7 +209,7 @@ def test_tiled_and_untiled_agree_away_from_borders():
     model.net = model.build_network()
     with torch.no_grad():  # a random network whose output varies visibly with the input
         model.net.sd.net[-1].weight.mul_(1e3)
-    model.mean, model.std, model.fitted = float(noisy.mean()), float(noisy.std()), True
+    model.norm, model.fitted = Normalisation(float(noisy.mean()), float(noisy.std())), True
     whole = model.denoise(noisy, mode="mean", tile=160, precision="32")
     tiled = model.denoise(noisy, mode="mean", tile=96, precision="32")
     assert whole.std() > 1e-2  # the network's output follows the input
@@ -239,7 +244,7 @@ def test_time_budget_stops_cleanly():
     noisy, _ = _stripes(n=4, size=64)
     model = methods.create("dvlae-small", profile="smoke", max_minutes=0.002, max_steps=10_000)
     model.fit(noisy)
-    assert model.train_summary["stopped_by"] == "time budget"
+    assert model.train_summary["stopped_by"] == StopReason.TIME_BUDGET
     assert 1 <= model.train_summary["steps"] < 10_000
     assert np.isfinite(model.denoise(noisy[:1], n_samples=2)).all()
 
@@ -296,12 +301,12 @@ def test_bad_parameters_give_clear_errors(fitted):
 
 
 def test_thread_tuner_keeps_the_faster_setting(monkeypatch):
-    from structnoise.methods.dvlae import training
+    from structnoise.methods.vae import device
 
     before = torch.get_num_threads()
     clock = {"t": 0.0}
-    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["t"])
-    tuner = training.ThreadTuner(2, probe=3, every=10)
+    monkeypatch.setattr(device.time, "perf_counter", lambda: clock["t"])
+    tuner = device.ThreadTuner(2, probe=3, every=10)
     try:
         cost = {2: 1.0, 1: 0.25}  # a busy machine: one thread is faster
         for _ in range(40):
@@ -396,3 +401,100 @@ def gaussian_blur_rows(a):
     from scipy.ndimage import gaussian_filter1d
 
     return gaussian_filter1d(a, 1.0, axis=-1)
+
+
+def test_models_saved_by_earlier_versions_load(fitted, tmp_path):
+    """``mean``/``std`` and the old stop reason spelling, as the previous version saved."""
+    import json
+
+    model, noisy, _ = fitted
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())
+    norm = meta["extra"].pop("norm")
+    meta["extra"].update(mean=norm["mean"], std=norm["std"])
+    meta["extra"]["train"]["stopped_by"] = "time budget"
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    again = methods.load(tmp_path / "m")
+    assert again.norm == model.norm
+    assert again.train_summary["stopped_by"] == StopReason.TIME_BUDGET
+    a = again.denoise(noisy[:1], n_samples=2, precision="32")
+    np.testing.assert_array_equal(a, model.denoise(noisy[:1], n_samples=2, precision="32"))
+
+
+def test_a_model_without_its_weights_is_incomplete(fitted, tmp_path):
+    model, _, _ = fitted
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "model.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="incomplete"):
+        methods.load(tmp_path / "m")
+
+
+def test_importing_the_methods_does_not_import_lightning():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from structnoise import methods; methods.list_methods(); "
+        "m = methods.create('dvlae-small', profile='smoke'); m.build_network(); "
+        "methods.create('hdn36', profile='smoke').build_network(); "
+        "print('lightning' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_random_crops_and_validation_split_alone():
+    from structnoise.methods.vae import RandomCrops, split_validation
+    from structnoise.methods.vae.data import epoch_length
+
+    images = [torch.arange(48 * 40, dtype=torch.float32).reshape(1, 48, 40)] * 3
+    a = RandomCrops(images, 32, batch=4, length=2, seed=1)
+    b = RandomCrops(images, 32, batch=4, length=2, seed=1)
+    assert (a.ch, a.cw) == (32, 32) and len(a) == 2
+    torch.testing.assert_close(a[0], b[0])
+    assert a[0].shape == (4, 1, 32, 32)
+    assert epoch_length(a, None, None) == 1  # one crop per image, 3 < a batch: one step
+    assert epoch_length(RandomCrops(images, 16, 2, 1, 0), None, None) == 3 * 7 // 2
+    assert epoch_length(a, 9, None) == 9 and epoch_length(a, 9, 5) == 5
+    mixed = [images[0], torch.zeros(1, 20, 64)]
+    c = RandomCrops(mixed, 32, batch=3, length=1, seed=0, by_area=True, augment=True)
+    assert c.draw(5).shape == (5, 1, 20, 20)
+    stack = np.zeros((10, 8, 8))
+    train, val, held_out = split_validation(stack, None, 0.2, seed=0)
+    assert held_out and len(train) == 8 and len(val) == 2
+    assert split_validation(stack, None, 0.0, seed=0)[2] is False
+
+
+def test_budget_callback_alone():
+    import time
+    from types import SimpleNamespace
+
+    from structnoise.methods.vae.callbacks import Budget, Snapshots
+
+    calls = []
+    snaps = Snapshots([2], lambda steps, seconds, mark: calls.append((steps, mark)), by_steps=True)
+    budget = Budget(max_steps=3, max_seconds=None, t0=time.monotonic(), snapshots=snaps)
+    module = SimpleNamespace(
+        n_batches=0, last_train={}, training=True, averaged_weights=lambda: None
+    )
+    module.eval = lambda: None
+    module.train = lambda flag=True: None
+    trainer = SimpleNamespace(should_stop=False)
+    for step in range(1, 4):
+        module.n_batches = step
+        budget.on_train_batch_end(trainer, module, None, None, step - 1)
+        assert trainer.should_stop == (step == 3)
+    assert budget.stopped_by == StopReason.MAX_STEPS and calls == [(2, 2)]
+    assert budget.fraction(3) == 1.0
+    budget.close()
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_budget_learning_rate_schedules(schedule):
+    noisy, _ = _stripes(n=4, size=64)
+    model = methods.create("dvlae-small", profile="smoke", lr_schedule=schedule, max_steps=12)
+    model.fit(noisy)
+    lrs = [row["lr"] for row in model.history]
+    assert lrs[-1] < lrs[0] < 2e-3
+    with pytest.raises(ValueError, match="unknown lr_schedule 'steep'"):
+        methods.create("dvlae-small", profile="smoke", lr_schedule="steep").fit(noisy)

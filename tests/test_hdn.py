@@ -64,6 +64,7 @@ def test_registered_variants_and_info():
     ):
         info = method_info(name)
         assert info.needs_clean and info.samples and info.learns and not info.uses_axis
+        assert info.clean_use == "calibration" and info.extra_noisy
         assert info.paper_name == paper
         model = create(name, profile="smoke")
         assert model.z_dims == [z] * 6
@@ -176,7 +177,7 @@ def test_signal_extra_noisy_and_saved_noise_model(data, fitted, tmp_path):
 def _decode(model, x, perturb, seed=7):
     """Signal of one posterior sample after replacing the bottom-up features of some levels."""
     net = model.net.eval()
-    xt = torch.from_numpy((x - model.data_mean) / model.data_std)[None, None]
+    xt = torch.from_numpy(model.norm.apply(x))[None, None]
     gen = torch.Generator().manual_seed(99)
     with torch.no_grad():
         bu = net.vae.encode_bottom_up(xt)
@@ -199,7 +200,7 @@ def test_hdn36_ignores_the_input_at_the_two_lowest_levels(data, fitted):
     assert not torch.allclose(_decode(hdn36, x, (2,)), ref36, atol=1e-4)
     assert not torch.allclose(_decode(hdn, x, (0, 1)), _decode(hdn, x, ()), atol=1e-4)
     # posterior = prior there: exactly zero KL at levels 0-1, positive elsewhere
-    xt = torch.from_numpy((noisy[:2] - hdn36.data_mean) / hdn36.data_std)[:, None]
+    xt = torch.from_numpy(hdn36.norm.apply(noisy[:2]))[:, None]
     with torch.no_grad():
         kl36 = hdn36.net.eval()(xt)[1].kl_per_level()
         kl = hdn.net.eval()(xt)[1].kl_per_level()
@@ -267,3 +268,42 @@ def test_hdn_improves_psnr_on_small_data():
     before = psnr_stack(clean, noisy).mean()
     after = psnr_stack(clean, model.denoise(noisy, n_samples=8)).mean()
     assert after > before + 5.0, (before, after)  # about 15.6 -> 24-27 dB
+
+
+def test_train_summary_is_the_shared_one(fitted):
+    from structnoise.methods.summary import StopReason, TrainSummary
+
+    s = fitted["hdn"].train_summary
+    assert s["stopped_by"] == StopReason.MAX_STEPS and s["steps"] == 8
+    assert s["minutes"] > 0 and s["noise_model_source"] == "clean"
+    assert s["n_train_images"] == 4 and s["n_val_images"] == 0
+    assert s["final"]["val_loss"] == fitted["hdn"].history[-1]["val_loss"]
+    assert TrainSummary.from_dict(s).to_dict() == s
+
+
+def test_models_saved_by_earlier_versions_load(data, fitted, tmp_path):
+    """data_mean/data_std and a summary without minutes, as the previous version saved."""
+    noisy, _ = data
+    model = fitted["hdn"]
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())
+    extra = meta["extra"]
+    norm = extra.pop("norm")
+    extra.update(data_mean=norm["mean"], data_std=norm["std"])
+    extra["train"] = {"noise_model_source": "clean", "steps": 8, "train_seconds": 3.0}
+    extra["train"]["stopped_by"] = "max_steps"
+    meta["params"]["device"] = None  # earlier versions saved it
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    again = load(tmp_path / "m")
+    assert again.norm == model.norm
+    assert again.train_summary["minutes"] == 0.05 and again.train_summary["steps"] == 8
+    np.testing.assert_array_equal(
+        again.denoise(noisy[4], n_samples=2), model.denoise(noisy[4], n_samples=2)
+    )
+
+
+def test_validation_images_given(data):
+    noisy, clean = data
+    model = create("hdn", profile="smoke", seed=0, max_steps=4)
+    model.fit(noisy[:3], clean[:3], val=(noisy[3:5], clean[3:5]))
+    assert model.train_summary["n_val_images"] == 2 and model.train_summary["steps"] == 4

@@ -6,15 +6,19 @@ inside a work folder (a temporary one unless given), Lightning's info messages a
 data-loader warnings silenced.
 
 Every learnt method (DVLAE, HDN and the careamics baselines) also trains with the
-callback of :func:`divergence_guard`: a non-finite training loss, non-finite weights or a
-non-finite validation loss stop training with
+callback ``DivergenceGuard`` (:class:`DivergenceChecks`): a non-finite training loss,
+non-finite weights or a non-finite validation loss stop training with
 :class:`~structnoise.methods.base.TrainingDivergedError` instead of ending it quietly
 (e.g. by early stopping) with a broken model.
+
+Lightning is imported only when a loop runs or the guard's class is first used
+(:func:`divergence_guard_class`), never when the methods are imported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import tempfile
@@ -23,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from structnoise.methods.base import TrainingDivergedError
+from structnoise.methods.summary import StopReason
 
 #: Warnings that Lightning emits for the deliberate choices of this suite (in-process data
 #: loading, no logger) and for internals of the installed torch version.
@@ -105,7 +110,7 @@ def fit_quietly(
 
 def budget_reached(
     bar, losses: dict, steps: int, elapsed: float, max_steps: int | None, max_seconds: float | None
-) -> str | None:
+) -> StopReason | None:
     """Show the losses and time left on ``bar``; say which budget, if any, is used up.
 
     Parameters
@@ -125,17 +130,18 @@ def budget_reached(
 
     Returns
     -------
-    str or None
-        ``"max_steps"`` or ``"time budget"`` when training must stop, else None.
+    StopReason or None
+        :attr:`StopReason.MAX_STEPS` or :attr:`StopReason.TIME_BUDGET` when training must
+        stop, else None.
     """
     post = {k: f"{v:.3f}" for k, v in losses.items()}
     if max_seconds is not None:
         post["left"] = f"{max(0.0, max_seconds - elapsed) / 60:.1f}min"
     bar.set_postfix(post, refresh=False)
     if max_steps is not None and steps >= max_steps:
-        return "max_steps"
+        return StopReason.MAX_STEPS
     if max_seconds is not None and elapsed >= max_seconds:
-        return "time budget"
+        return StopReason.TIME_BUDGET
     return None
 
 
@@ -176,25 +182,21 @@ def _loss_from_outputs(module, outputs) -> float | None:
     return float(outputs)
 
 
-def divergence_guard(
-    method: str | None,
-    *,
-    patience: int = 0,
-    max_bad: int | None = None,
-    loss_of: Callable | None = None,
-    monitors: Sequence[str] = (),
-    check_weights_every: int = 1,
-):
-    """A Lightning callback that stops a diverging training run with an error.
+class DivergenceChecks:
+    """Stops a diverging training run with an error (the Lightning callback's logic).
+
+    Plain Python: :func:`divergence_guard_class` builds the callback ``DivergenceGuard``
+    from this class and ``lightning.pytorch.Callback`` once, on first use, so that
+    importing this module does not import Lightning.
 
     After every training batch it reads the batch's loss and, every
     ``check_weights_every`` batches (after the optimiser step), checks that the module's
     parameters and buffers are finite; after every validation it checks the metrics named
     in ``monitors``. On a divergence it raises
     :class:`~structnoise.methods.base.TrainingDivergedError` (which ends
-    ``Trainer.fit``) and keeps it in its ``error`` attribute; call its
-    ``finish(tensors)`` after ``fit`` returns to raise a recorded error (should a trainer
-    have swallowed it) and to check the final weights.
+    ``Trainer.fit``) and keeps it in its ``error`` attribute; call :meth:`finish` after
+    ``fit`` returns to raise a recorded error (should a trainer have swallowed it) and to
+    check the final weights.
 
     Parameters
     ----------
@@ -212,76 +214,131 @@ def divergence_guard(
     monitors : sequence of str
         Validation metrics (``trainer.callback_metrics``) that must stay finite.
     check_weights_every : int
-        Batches between two checks of the weights (0: only in ``finish``).
+        Batches between two checks of the weights (0: only in :meth:`finish`).
+
+    Attributes
+    ----------
+    steps : int
+        Training batches seen.
+    error : TrainingDivergedError or None
+        The divergence, once raised.
+    """
+
+    def __init__(
+        self,
+        method: str | None = None,
+        *,
+        patience: int = 0,
+        max_bad: int | None = None,
+        loss_of: Callable | None = None,
+        monitors: Sequence[str] = (),
+        check_weights_every: int = 1,
+    ) -> None:
+        self.method = method
+        self.patience = max(0, int(patience))
+        self.max_bad = max_bad
+        self.read_loss = _loss_from_outputs if loss_of is None else loss_of
+        self.monitors = tuple(monitors)
+        self.every = max(0, int(check_weights_every))
+        self.steps = 0
+        self.streak = 0
+        self.bad = 0
+        self.first_bad: tuple[int, float] | None = None
+        self.last_loss = math.nan
+        self.error: TrainingDivergedError | None = None
+
+    def _diverged(self, trainer, step: int, loss: float, what: str) -> None:
+        self.error = TrainingDivergedError(step, loss, method=self.method, what=what)
+        if trainer is not None:
+            trainer.should_stop = True
+        raise self.error
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):  # noqa: D102
+        self.steps += 1
+        loss = self.read_loss(pl_module, outputs)
+        if loss is not None:
+            loss = float(loss)
+            if math.isfinite(loss):
+                self.streak = 0
+                self.first_bad = None
+                self.last_loss = loss
+            else:
+                self.streak += 1
+                self.bad += 1
+                if self.first_bad is None:
+                    self.first_bad = (self.steps, loss)
+                too_many = self.max_bad is not None and self.bad > self.max_bad
+                if self.streak > self.patience or too_many:
+                    self._diverged(trainer, *self.first_bad, "loss")
+        if (
+            self.every
+            and self.steps % self.every == 0
+            and not all_finite(_module_tensors(pl_module))
+        ):
+            self._diverged(trainer, self.steps, self.last_loss, "weights")
+
+    def on_validation_end(self, trainer, pl_module):  # noqa: D102
+        if trainer.sanity_checking:
+            return
+        for name in self.monitors:
+            value = trainer.callback_metrics.get(name)
+            if value is not None and not math.isfinite(float(value)):
+                self._diverged(trainer, self.steps, float(value), "loss")
+
+    def finish(self, tensors: Iterable) -> None:
+        """Raise the recorded divergence, if any, else check the final weights.
+
+        Parameters
+        ----------
+        tensors : iterable of torch.Tensor
+            The weights kept after training (e.g. ``net.state_dict().values()``,
+            with averaged weights already loaded).
+        """
+        if self.error is not None:
+            raise self.error
+        if not all_finite(tensors):
+            self._diverged(None, self.steps, self.last_loss, "weights")
+
+
+@functools.cache
+def divergence_guard_class() -> type:
+    """``DivergenceGuard``: :class:`DivergenceChecks` as a Lightning callback (built once).
+
+    Returns
+    -------
+    type
+        A subclass of :class:`DivergenceChecks` and ``lightning.pytorch.Callback``; also
+        importable as ``structnoise.methods.lightning_utils.DivergenceGuard``.
+    """
+    import lightning.pytorch as pl
+
+    return type(
+        "DivergenceGuard",
+        (DivergenceChecks, pl.Callback),
+        {"__module__": __name__, "__doc__": DivergenceChecks.__doc__},
+    )
+
+
+def __getattr__(name: str):
+    if name == "DivergenceGuard":
+        return divergence_guard_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def divergence_guard(method: str | None, **options):
+    """A ``DivergenceGuard`` callback for ``method`` (see :class:`DivergenceChecks`).
+
+    Parameters
+    ----------
+    method : str, optional
+        The method's name, for the error message.
+    **options
+        ``patience``, ``max_bad``, ``loss_of``, ``monitors``, ``check_weights_every``
+        (see :class:`DivergenceChecks`).
 
     Returns
     -------
     lightning.pytorch.Callback
-        The guard; ``steps`` counts the training batches seen, ``error`` holds the
-        :class:`~structnoise.methods.base.TrainingDivergedError` once raised.
+        The guard (a :class:`DivergenceChecks`).
     """
-    import lightning.pytorch as pl
-
-    read_loss = _loss_from_outputs if loss_of is None else loss_of
-    patience = max(0, int(patience))
-    every = max(0, int(check_weights_every))
-
-    class DivergenceGuard(pl.Callback):
-        """Stops training at a non-finite loss or non-finite weights (see the factory)."""
-
-        def __init__(self) -> None:
-            self.steps = 0
-            self.streak = 0
-            self.bad = 0
-            self.first_bad: tuple[int, float] | None = None
-            self.last_loss = math.nan
-            self.error: TrainingDivergedError | None = None
-
-        def _diverged(self, trainer, step: int, loss: float, what: str) -> None:
-            self.error = TrainingDivergedError(step, loss, method=method, what=what)
-            if trainer is not None:
-                trainer.should_stop = True
-            raise self.error
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            self.steps += 1
-            loss = read_loss(pl_module, outputs)
-            if loss is not None:
-                loss = float(loss)
-                if math.isfinite(loss):
-                    self.streak = 0
-                    self.first_bad = None
-                    self.last_loss = loss
-                else:
-                    self.streak += 1
-                    self.bad += 1
-                    if self.first_bad is None:
-                        self.first_bad = (self.steps, loss)
-                    if self.streak > patience or (max_bad is not None and self.bad > max_bad):
-                        self._diverged(trainer, *self.first_bad, "loss")
-            if every and self.steps % every == 0 and not all_finite(_module_tensors(pl_module)):
-                self._diverged(trainer, self.steps, self.last_loss, "weights")
-
-        def on_validation_end(self, trainer, pl_module):
-            if trainer.sanity_checking:
-                return
-            for name in monitors:
-                value = trainer.callback_metrics.get(name)
-                if value is not None and not math.isfinite(float(value)):
-                    self._diverged(trainer, self.steps, float(value), "loss")
-
-        def finish(self, tensors: Iterable) -> None:
-            """Raise the recorded divergence, if any, else check the final weights.
-
-            Parameters
-            ----------
-            tensors : iterable of torch.Tensor
-                The weights kept after training (e.g. ``net.state_dict().values()``,
-                with averaged weights already loaded).
-            """
-            if self.error is not None:
-                raise self.error
-            if not all_finite(tensors):
-                self._diverged(None, self.steps, self.last_loss, "weights")
-
-    return DivergenceGuard()
+    return divergence_guard_class()(method, **options)

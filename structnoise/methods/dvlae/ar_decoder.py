@@ -35,6 +35,7 @@ axis).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -179,7 +180,7 @@ class ARDecoder(nn.Module):
         s_code_channels: int,
         *,
         rf: int = 40,
-        axis: str = "horizontal",
+        axis: Literal["horizontal", "vertical"] = "horizontal",
         n_filters: int = 64,
         n_gaussians: int = 3,
         scale_floor: float = 1e-3,

@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,9 @@ from torch import nn
 
 from structnoise.methods.dvlae.ar_decoder import ARDecoder
 from structnoise.methods.ladder import LadderVAE
+from structnoise.methods.vae.network import LadderSignalNet, count_parameters
+
+__all__ = ["Architecture", "DVLAENet", "Losses", "SignalDecoder", "count_parameters"]
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Architecture:
     sd_filters: int = 64
     sd_layers: int = 4
     rf: int = 40
-    axis: str = "horizontal"
+    axis: Literal["horizontal", "vertical"] = "horizontal"
     n_gaussians: int = 3
     scale_floor: float = 1e-3
 
@@ -125,8 +128,8 @@ class Losses:
         return self.kl + self.nll
 
 
-class DVLAENet(nn.Module):
-    """Ladder VAE + AR noise decoder + signal decoder.
+class DVLAENet(LadderSignalNet):
+    """Ladder VAE + AR noise decoder + signal decoder (the signal head).
 
     Parameters
     ----------
@@ -153,10 +156,9 @@ class DVLAENet(nn.Module):
         )
         self.sd = SignalDecoder(arch.n_filters, arch.sd_filters, arch.sd_layers)
 
-    @property
-    def multiple(self) -> int:
-        """Input sides are padded to a multiple of this inside the encoder."""
-        return self.vae.multiple
+    def to_signal(self, s_code: torch.Tensor) -> torch.Tensor:
+        """The signal decoder's image from the s_code."""
+        return self.sd(s_code)
 
     def losses(self, x: torch.Tensor) -> Losses:
         """All loss terms for a normalised batch ``x`` ``(B, 1, H, W)``.
@@ -185,58 +187,6 @@ class DVLAENet(nn.Module):
             nll=nll, kl=kl_levels.sum(), kl_levels=kl_levels, sd=sd, latents_per_pixel=per_pixel
         )
 
-    def signal(self, x: torch.Tensor, *, use_mean: bool = False) -> torch.Tensor:
-        """One denoised estimate (normalised units): encode, then signal-decode.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            ``(B, 1, H, W)`` normalised noisy images.
-        use_mean : bool
-            Use the posterior means instead of samples.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(B, 1, H, W)``.
-        """
-        return self.sd(self.vae(x, use_mean=use_mean).s_code)
-
-    def mmse(self, x: torch.Tensor, n_samples: int, *, chunk: int = 8) -> torch.Tensor:
-        """Mean of ``n_samples`` posterior samples of the signal (normalised units).
-
-        The deterministic bottom-up pass runs once per image; the stochastic top-down
-        pass and the signal decoder run on ``chunk`` samples at a time.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            ``(B, 1, H, W)`` normalised noisy images.
-        n_samples : int
-            Posterior samples to average.
-        chunk : int
-            Samples per batch (bounded by memory).
-
-        Returns
-        -------
-        torch.Tensor
-            ``(B, 1, H, W)``.
-        """
-        size = x.shape[-2:]
-        outs = []
-        for i in range(x.shape[0]):
-            bu = self.vae.encode_bottom_up(x[i : i + 1])
-            acc = torch.zeros_like(x[i : i + 1])
-            done = 0
-            while done < n_samples:
-                m = min(chunk, n_samples - done)
-                bu_m = [f.expand(m, *f.shape[1:]) for f in bu]
-                s_code = self.vae.decode_top_down(bu_m, size).s_code
-                acc += self.sd(s_code).sum(0, keepdim=True)
-                done += m
-            outs.append(acc / n_samples)
-        return torch.cat(outs)
-
     @torch.no_grad()
     def sample_noisy(
         self, x: torch.Tensor, *, generator: torch.Generator | None = None
@@ -257,40 +207,3 @@ class DVLAENet(nn.Module):
         """
         s_code = self.vae(x).s_code
         return self.ar.sample(s_code, generator=generator)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of learnable parameters.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        Any module.
-
-    Returns
-    -------
-    int
-    """
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def z_dims_list(z: int | Sequence[int], n_levels: int) -> list[int]:
-    """Expand a single latent size to one per level.
-
-    Parameters
-    ----------
-    z : int or sequence of int
-        One size for all levels, or one per level.
-    n_levels : int
-        Levels.
-
-    Returns
-    -------
-    list of int
-    """
-    if isinstance(z, int):
-        return [z] * n_levels
-    z = [int(v) for v in z]
-    if len(z) != n_levels:
-        raise ValueError(f"z_dims has {len(z)} entries for {n_levels} levels")
-    return z

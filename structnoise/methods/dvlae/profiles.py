@@ -31,8 +31,21 @@ documented next to each value in :data:`QUICK` (source comments).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Literal
 
 from structnoise.methods.dvlae.network import Architecture
+from structnoise.methods.vae.options import LRSchedule, Precision, ProfileName
+
+
+class FreeBitsUnit(StrEnum):
+    """What the free-bits floor is counted in."""
+
+    #: Nats per input pixel and level.
+    PIXEL = "pixel"
+    #: Nats per latent variable of the level.
+    LATENT = "latent"
+
 
 PRESETS: dict[str, Architecture] = {
     "small": Architecture(
@@ -82,10 +95,12 @@ class TrainingProfile:
         drops by ``plateau_factor`` (ReduceLROnPlateau).
     plateau_factor : float
         Learning-rate factor on a plateau.
-    lr_schedule : {"plateau", "linear"}
+    lr_schedule : {"plateau", "linear", "cosine"}
         "plateau": ReduceLROnPlateau on the validation losses (the paper); "linear": the
         learning rate falls linearly to 0 over the budget (steps or minutes, whichever
-        runs out first), the best known schedule for a fixed training budget.
+        runs out first), the best known schedule for a fixed training budget; "cosine":
+        a cosine decay to 1 % over the budget (see
+        :class:`~structnoise.methods.vae.options.LRSchedule`).
     early_stop_patience : int
         Epochs without improvement of the validation loss before training stops.
     free_bits : float
@@ -113,7 +128,7 @@ class TrainingProfile:
     threads : {"auto", "fixed"} or None
         CPU threads: None or "fixed" leave torch's setting; "auto" keeps switching to the faster
         of torch's setting and 1 thread (one thread wins on a CPU shared with other
-        busy processes), see :class:`structnoise.methods.dvlae.training.ThreadTuner`.
+        busy processes), see :class:`structnoise.methods.vae.device.ThreadTuner`.
     arch : dict
         Overrides of the preset's :class:`Architecture` (e.g. narrower for a CPU).
     n_levels : int or None
@@ -134,16 +149,16 @@ class TrainingProfile:
     val_crops: int = 16
     plateau_patience: int = 50
     plateau_factor: float = 0.1
-    lr_schedule: str = "plateau"
+    lr_schedule: LRSchedule = LRSchedule.PLATEAU
     early_stop_patience: int = 100
     free_bits: float = 0.0
-    free_bits_unit: str = "pixel"
+    free_bits_unit: FreeBitsUnit = FreeBitsUnit.PIXEL
     kl_warmup_steps: int = 0
     ema_decay: float | None = None
     sd_finish: float = 0.0
-    precision: str = "32"
+    precision: Precision = Precision.FLOAT32
     channels_last: bool = False
-    threads: str | None = None
+    threads: Literal["auto", "fixed"] | None = None
     arch: dict = field(default_factory=dict)
     n_levels: int | None = None
     rf: int | str = 40
@@ -215,7 +230,7 @@ QUICK = TrainingProfile(
     # Averaged weights: the last weights of a short run fluctuate by dB from epoch to
     # epoch; the average (decay 0.995, ~200 steps) was 2.6 dB better after 1000 steps.
     ema_decay=0.995,
-    precision="auto",  # bfloat16 where the CPU runs it natively (about 2x faster)
+    precision=Precision.AUTO,  # bfloat16 where the CPU runs it natively (about 2x faster)
     channels_last=True,
     threads="auto",
     # Half the paper's width: 32 filters, 16 latent channels per level (all 6 levels).
@@ -231,7 +246,11 @@ QUICK = TrainingProfile(
     notes="CPU budget: see the comments at structnoise.methods.dvlae.profiles.QUICK.",
 )
 
-PROFILES: dict[str, TrainingProfile] = {"paper": PAPER, "quick": QUICK, "smoke": SMOKE}
+PROFILES: dict[str, TrainingProfile] = {
+    ProfileName.PAPER: PAPER,
+    ProfileName.QUICK: QUICK,
+    ProfileName.SMOKE: SMOKE,
+}
 
 
 def resolve_architecture(
