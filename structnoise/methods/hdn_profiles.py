@@ -187,6 +187,7 @@ def _info(variant: str) -> MethodInfo:
         learns=True,
         budgets={"smoke": 1.0, "quick": 15.0, "paper": None},
         paper_name=VARIANTS[variant]["paper_name"],
+        denoise_options=("n_samples", "tile", "mode", "seed", "precision"),
     )
 
 

@@ -59,6 +59,8 @@ def _info(paper_name: str, quick: float) -> MethodInfo:
         learns=True,
         budgets={"smoke": 1.0, "quick": quick, "paper": None},
         paper_name=paper_name,
+        denoise_options=("n_samples", "tile", "mode", "seed", "precision"),
+        uses_rf=True,
     )
 
 
