@@ -177,26 +177,64 @@ def _fmt_value(r, decimals: int) -> str:
     return text
 
 
+class _MarkdownCell:
+    """How one cell of Table 1 is written in Markdown."""
+
+    def __init__(self, decimals: int) -> None:
+        self.decimals = decimals
+
+    def status(self, status: str) -> str:
+        return f"*{status}*"
+
+    def value(self, r) -> str:
+        text = _fmt_value(r, self.decimals)
+        if r["best"]:
+            text = f"**{text}**"
+        if not math.isnan(r["paper"]):
+            text += f" (paper {r['paper']:.2f}, Δ {r['diff']:+.2f})"
+        return text
+
+
+class _LatexCell:
+    """How one cell of Table 1 is written in LaTeX."""
+
+    def __init__(self, decimals: int) -> None:
+        self.decimals = decimals
+
+    def status(self, status: str) -> str:
+        return rf"\textit{{{_tex_escape(status)}}}"
+
+    def value(self, r) -> str:
+        text = f"{r['mean']:.{self.decimals}f}"
+        if not math.isnan(r["std"]):
+            text += rf"$\pm${r['std']:.{self.decimals}f}"
+        if r["best"]:
+            text = rf"\textbf{{{text}}}"
+        if not math.isnan(r["paper"]):
+            text += rf" {{\scriptsize ({r['paper']:.2f}, ${r['diff']:+.2f}$)}}"
+        return text
+
+
+def _row_cells(summary, dataset: str, labels, fmt) -> list[str]:
+    """The cells of one dataset's row: empty, a status, or a formatted value."""
+    cells = []
+    for label in labels:
+        r = _cell(summary, dataset, label)
+        if r is None:
+            cells.append("")
+        elif r["status"] != Status.OK:
+            cells.append(fmt.status(r["status"]))
+        else:
+            cells.append(fmt.value(r))
+    return cells
+
+
 def _markdown(summary, datasets, labels, decimals, n_seeds) -> str:
     header = "| dataset | " + " | ".join(labels) + " |"
     sep = "| --- | " + " | ".join("---" for _ in labels) + " |"
     lines = [header, sep]
     for d in datasets:
-        cells = []
-        for label in labels:
-            r = _cell(summary, d, label)
-            if r is None:
-                cells.append("")
-                continue
-            if r["status"] != Status.OK:
-                cells.append(f"*{r['status']}*")
-                continue
-            text = _fmt_value(r, decimals)
-            if r["best"]:
-                text = f"**{text}**"
-            if not math.isnan(r["paper"]):
-                text += f" (paper {r['paper']:.2f}, Δ {r['diff']:+.2f})"
-            cells.append(text)
+        cells = _row_cells(summary, d, labels, _MarkdownCell(decimals))
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     note = (
         f"PSNR (dB), mean ± std over {n_seeds} seed(s) (no ± with one seed); best per row "
@@ -237,23 +275,7 @@ def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
         r"\midrule",
     ]
     for d in datasets:
-        cells = []
-        for label in labels:
-            r = _cell(summary, d, label)
-            if r is None:
-                cells.append("")
-                continue
-            if r["status"] != Status.OK:
-                cells.append(rf"\textit{{{_tex_escape(r['status'])}}}")
-                continue
-            text = f"{r['mean']:.{decimals}f}"
-            if not math.isnan(r["std"]):
-                text += rf"$\pm${r['std']:.{decimals}f}"
-            if r["best"]:
-                text = rf"\textbf{{{text}}}"
-            if not math.isnan(r["paper"]):
-                text += rf" {{\scriptsize ({r['paper']:.2f}, ${r['diff']:+.2f}$)}}"
-            cells.append(text)
+        cells = _row_cells(summary, d, labels, _LatexCell(decimals))
         lines.append(_tex_escape(d) + " & " + " & ".join(cells) + r" \\")
     lines += [
         r"\bottomrule",

@@ -339,7 +339,9 @@ class BaseDenoiser:
         """
         meta = json.loads((Path(path) / "method.json").read_text())
         self._load_state(Path(path), meta.get("extra", {}))
-        self.fitted = bool(meta.get("fitted", True))
+        # a model saved as fitted whose weights file is missing comes back unfitted, so
+        # that structnoise.methods.load reports it as incomplete
+        self.fitted = bool(meta.get("fitted", True)) and self._state_complete()
         rng = meta.get("data_range")
         self.data_range = None if rng is None else (float(rng[0]), float(rng[1]))
 
@@ -363,6 +365,10 @@ class BaseDenoiser:
 
     def _load_state(self, path: Path, extra: dict) -> None:
         """Read learnt state from ``path`` (default: nothing to load)."""
+
+    def _state_complete(self) -> bool:
+        """Whether ``_load_state`` found all learnt state (default: nothing can be missing)."""
+        return True
 
     def _extra_meta(self) -> dict:
         """Small JSON-serialisable learnt values to keep in ``method.json``."""

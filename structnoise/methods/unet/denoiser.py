@@ -288,14 +288,5 @@ class CareamicsDenoiser(BaseDenoiser):
     def _extra_meta(self) -> dict:
         return {"norm": self.norm, "train_summary": self.train_summary}
 
-    def load_state(self, path) -> None:
-        """Restore a saved model (see :meth:`BaseDenoiser.load_state`).
-
-        Parameters
-        ----------
-        path : path-like
-            The folder ``save`` wrote.
-        """
-        super().load_state(path)
-        if self.net is None:
-            self.fitted = False
+    def _state_complete(self) -> bool:
+        return self.net is not None

@@ -377,17 +377,5 @@ class LadderMethod(BaseDenoiser):
         if hist.is_file():
             self.history = json.loads(hist.read_text())
 
-    def load_state(self, path) -> None:
-        """Restore the state written by ``save`` (see :meth:`BaseDenoiser.load_state`).
-
-        A model saved as fitted whose weights file is missing comes back unfitted, so
-        that :func:`structnoise.methods.load` reports it as incomplete.
-
-        Parameters
-        ----------
-        path : path-like
-            The folder ``save`` wrote.
-        """
-        super().load_state(path)
-        if self.net is None:
-            self.fitted = False
+    def _state_complete(self) -> bool:
+        return self.net is not None
