@@ -21,7 +21,6 @@ import contextlib
 import json
 import shutil
 import warnings
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,21 +29,13 @@ import typer
 
 from structnoise._cli_util import fail
 from structnoise._validate import NoiseAxis
-from structnoise.methods.contract import Profile
+from structnoise.methods.contract import Mode, Profile
 
 #: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
 Axis = NoiseAxis
 
 #: ``denoise`` flags and the option each sets.
 DENOISE_FLAGS = {"--samples": "n_samples", "--tile": "tile", "--mode": "mode", "--seed": "seed"}
-
-
-class Mode(StrEnum):
-    """Prediction of sampling methods."""
-
-    mmse = "mmse"
-    sample = "sample"
-    mean = "mean"
 
 
 AXES_HELP = (

@@ -26,6 +26,17 @@ class Profile(StrEnum):
     PAPER = "paper"
 
 
+class Mode(StrEnum):
+    """What ``denoise`` of a sampling method (``info.samples``) returns."""
+
+    #: The mean of ``n_samples`` posterior samples (the papers' estimate).
+    MMSE = "mmse"
+    #: One posterior sample.
+    SAMPLE = "sample"
+    #: One pass with every latent at its mean.
+    MEAN = "mean"
+
+
 #: The profile names, in order.
 PROFILES: tuple[str, ...] = tuple(p.value for p in Profile)
 

@@ -5,24 +5,12 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
+from structnoise.methods.contract import Mode, Profile
 
-class ProfileName(StrEnum):
-    """Training profiles: seconds for tests, minutes on a CPU, the paper's settings."""
+__all__ = ["LRSchedule", "Mode", "Precision", "ProfileName", "parse_choice"]
 
-    SMOKE = "smoke"
-    QUICK = "quick"
-    PAPER = "paper"
-
-
-class Mode(StrEnum):
-    """What ``denoise`` returns."""
-
-    #: The mean of ``n_samples`` posterior samples (the papers' estimate).
-    MMSE = "mmse"
-    #: One posterior sample.
-    SAMPLE = "sample"
-    #: One pass with every latent at its mean.
-    MEAN = "mean"
+#: Training profiles (one enum for every method, :class:`structnoise.methods.contract.Profile`).
+ProfileName = Profile
 
 
 class Precision(StrEnum):
