@@ -29,7 +29,7 @@ kinds of data: 160k passes of 4 x 256x256 and 640k passes of 4 x 128x128 are the
 number of pixels (4.2e10), whereas 80k passes would give FFHQ a quarter of the
 microscopy budget. (The update reading also balances the pixels, at twice the length;
 nothing in the paper or the code favours it over Lightning's own counter.) Early stopping
-(100 epochs without improvement) usually ends training first.
+(100 epochs without improvement) may end training sooner.
 """
 
 from __future__ import annotations
