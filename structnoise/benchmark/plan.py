@@ -88,7 +88,18 @@ class CellCost:
         return float(self.passes) * self.pixels_per_pass
 
     def describe(self, learns: bool) -> str:
-        """One line: passes x pixels per pass, updates, and the budget."""
+        """One line: passes x pixels per pass, updates, and the budget.
+
+        Parameters
+        ----------
+        learns : bool
+            Whether the method trains (``MethodInfo.learns``).
+
+        Returns
+        -------
+        str
+            Starting with ``cost:``.
+        """
         if not learns:
             return "cost: no training (classical method)"
         parts = []
