@@ -147,6 +147,28 @@ def expand_cells(cfg: RunConfig) -> list[Cell]:
 
 
 # --------------------------------------------------------------------------- plans
+def with_dataset_axis(info: MethodInfo, method_kwargs: dict[str, Any], axis: str | None) -> dict:
+    """The method's parameters with the dataset's noise axis, for methods that take one.
+
+    Parameters
+    ----------
+    info : MethodInfo
+        The method's declarations (``uses_axis``).
+    method_kwargs : dict
+        The cell's parameters; an ``axis`` there wins.
+    axis : str or None
+        The dataset's axis (None: unstructured, the method's default applies).
+
+    Returns
+    -------
+    dict
+        ``method_kwargs`` itself, with ``axis`` added where it applies.
+    """
+    if info.uses_axis and "axis" not in method_kwargs and axis is not None:
+        method_kwargs["axis"] = axis
+    return method_kwargs
+
+
 def package_dataset_params() -> dict[str, dict[str, dict[str, Any]]]:
     """The package's per-dataset method defaults (``dataset_params.yaml``).
 
@@ -175,8 +197,11 @@ class CellPlan:
     info : MethodInfo
         What the method declares; the runner schedules by it.
     method_kwargs : dict
-        The package's dataset defaults, the config's ``dataset_params`` and the grid
-        parameters, merged (the dataset's ``axis`` is added when the cell runs).
+        Merged, later ones winning: the package's dataset defaults
+        (``dataset_params.yaml``), the method's own defaults for the dataset in the run's
+        profile (``MethodInfo.dataset_defaults``, e.g. DVLAE's paper settings per
+        dataset), the config's ``dataset_params`` and the grid parameters (the dataset's
+        ``axis`` is added when the cell runs, :func:`with_dataset_axis`).
     denoise_options : dict
         Keywords of ``denoise`` (``n_samples`` filled in for sampling methods).
     max_minutes : float or None
@@ -216,8 +241,10 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
     for cell in expand_cells(cfg):
         spec = cfg.methods[cell.spec_index]
         info = method_info(cell.method)
+        own = info.dataset_defaults
         method_kwargs = {
             **defaults.get(cell.method, {}).get(cell.dataset, {}),
+            **own.get(cfg.profile, {}).get(cell.dataset, {}),
             **cfg.dataset_params.get(cell.method, {}).get(cell.dataset, {}),
             **cell.params,
         }

@@ -4,6 +4,7 @@ Examples::
 
     structnoise run --profile quick                 # the quick benchmark (embedded data)
     structnoise run table1 --out runs/table1        # the paper's Table 1 (GPU)
+    structnoise run table1 --plan                   # its cells, settings and cost; runs nothing
     structnoise run --profile smoke --methods gaussian,bm3d --datasets embedded-stripe
     structnoise run my.yaml --executor slurm --slurm-partition gpu --slurm-gpus 1 --seeds 0,1,2
     structnoise report runs/quick
@@ -105,6 +106,14 @@ def run_command(
         bool, typer.Option("--no-report", help="Do not write the reports.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print every cell with its resolved settings (key=value) and estimated "
+            "cost, then stop: nothing is trained or written.",
+        ),
+    ] = False,
 ) -> None:
     """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1.
 
@@ -140,6 +149,12 @@ def run_command(
         }
         if slurm:
             cfg = cfg.with_overrides(slurm={**cfg.slurm.model_dump(), **slurm})
+        if plan:
+            from structnoise.benchmark.plan import describe_cells, format_plan
+
+            for line in format_plan(cfg, describe_cells(cfg)):
+                typer.echo(line)
+            return
         result = run(cfg, progress=not quiet, retry=retry)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from structnoise.benchmark.cells import with_dataset_axis
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.memory import PeakMemory
 from structnoise.benchmark.records import base_record, train_summary_fields
@@ -172,9 +173,7 @@ def execute_cell(
             finished=now(),
         )
         return rec
-    method_kwargs = rec["method_kwargs"]
-    if info.uses_axis and "axis" not in method_kwargs and dataset.axis is not None:
-        method_kwargs["axis"] = dataset.axis
+    method_kwargs = with_dataset_axis(info, rec["method_kwargs"], dataset.axis)
     work_dir = work_path(run_dir, plan.cell_id)
     phase, method, mem = "create", None, PeakMemory()
     t_fit = t_den = math.nan

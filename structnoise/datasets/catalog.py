@@ -251,6 +251,28 @@ def dataset_status(name: str) -> DatasetStatus:
     return CACHED if all(is_cached(f) for f in entry.files) else DOWNLOADABLE
 
 
+def dataset_axis(name: str) -> str | None:
+    """The noise axis of a dataset, read from its constants (nothing is loaded).
+
+    Parameters
+    ----------
+    name : str
+        Dataset name.
+
+    Returns
+    -------
+    str or None
+        ``"horizontal"`` or ``"vertical"``; None for unstructured noise and for datasets
+        without a known axis (``stem``). The same value as the loaded dataset's ``axis``.
+    """
+    key = get_entry(name).name
+    if key in real.REAL_DATASETS:
+        return real.REAL_DATASETS[key].axis
+    if key in ffhq.FFHQ_NOISE:
+        return ffhq.FFHQ_NOISE[key][1]
+    return embedded.AXES.get(key)
+
+
 def list_datasets() -> list[DatasetInfo]:
     """Every dataset with its source, size and current status.
 

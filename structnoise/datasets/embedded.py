@@ -79,6 +79,9 @@ _NOISE: dict[str, tuple[Callable, str]] = {
     "embedded-checkerboard": (checkerboard, "vertical"),
 }
 
+#: The noise axis of each embedded dataset.
+AXES: dict[str, str] = {name: axis for name, (_, axis) in _NOISE.items()}
+
 
 def _load_source(name: str) -> np.ndarray:
     """A scikit-image sample image as float32 grayscale in [0, 1]."""

@@ -162,6 +162,9 @@ REAL_DATASETS: dict[str, RealDataset] = {
             test=(_LOW, _LOW),
             train=_QUADRANTS,
             min_shape=(1024, 1024),
+            # Evidence: the DVLAE authors' training notebook (commit acbab39) trains on this
+            # very file with RF_shape="horizontal" and says its noise is "correlated along
+            # rows". No frame of it is available here to measure.
             axis="horizontal",
             citation=CITATION_STRUCTN2V,
             licence="see Zenodo record 5160338 (structN2V data)",
@@ -184,6 +187,13 @@ REAL_DATASETS: dict[str, RealDataset] = {
             test=(_LOW, _LOW),
             train=_QUADRANTS,
             min_shape=(1024, 1024),
+            # Evidence (benchmarks/real_axes.py on frame 0, results/fidelity/real_axes.md):
+            # at high frequencies, where the optics leave little signal, the noise is
+            # anti-correlated along rows (lag 1: -0.090; -0.078..-0.107 over bands and
+            # tiles) and uncorrelated along columns (+0.012; controls ~0). The blind
+            # `structnoise analyze` proposes vertical (rows 0.18, columns 0.29 at lag 1)
+            # but that is signal: the high-pass residual correlates as much diagonally
+            # (0.51 at lag (1,1); 0.20 on the flattest tiles, rows 0.23, columns 0.26).
             axis="horizontal",
             citation=CITATION_PPN2V,
             licence="CC BY 4.0",
@@ -205,6 +215,11 @@ REAL_DATASETS: dict[str, RealDataset] = {
             test=(_ALL, _LOW),
             train=((_ALL, _HIGH),),
             min_shape=(1, 1024),
+            # Evidence (benchmarks/real_axes.py on frame 0, results/fidelity/real_axes.md):
+            # every estimate agrees: anti-correlated along rows, not along columns;
+            # `structnoise analyze` rows -0.105, columns -0.002 at lag 1 (proposes
+            # horizontal); high-frequency spectrum rows -0.106, columns -0.008. (The frame
+            # is from the archive's calibration stack, ..._130EM_FD: same camera.)
             axis="horizontal",
             citation=CITATION_PPN2V,
             licence="see Zenodo record 5156937",
@@ -225,6 +240,9 @@ REAL_DATASETS: dict[str, RealDataset] = {
             test=(_ALL, slice(None, 256)),
             train=((_ALL, slice(256, None)),),
             min_shape=(1, 512),
+            # The paper: "truly unstructured" noise (SN2V with a single-pixel mask); its
+            # DVLAE used the same receptive field as the other microscopy datasets, which
+            # a method's default axis (horizontal) gives.
             axis=None,
             citation=CITATION_PPN2V,
             licence="see Zenodo record 5156960",

@@ -21,6 +21,7 @@ registry with the saved parameters and calls its ``load_state(folder)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -141,6 +142,26 @@ class BaseDenoiser:
             "max_minutes": self.max_minutes,
             **self.params,
         }
+
+    def resolved_params(self) -> dict[str, Any]:
+        """Every setting ``fit`` will use, by name (what ``structnoise run --plan`` prints).
+
+        The fields of the method's ``training_profile``, if it has one (a dataclass: the
+        profile with the user's overrides applied), then the constructor parameters
+        (:meth:`get_params`, which win on a shared name unless they are None, i.e. "the
+        profile's"); ``notes`` is left out. A subclass adds what it resolves itself
+        (e.g. DVLAE's network sizes).
+
+        Returns
+        -------
+        dict
+        """
+        out: dict[str, Any] = {}
+        prof = getattr(self, "training_profile", None)
+        if dataclasses.is_dataclass(prof) and not isinstance(prof, type):
+            out.update({k: v for k, v in dataclasses.asdict(prof).items() if k != "notes"})
+        out.update({k: v for k, v in self.get_params().items() if v is not None or k not in out})
+        return out
 
     def fit(
         self,

@@ -34,6 +34,19 @@ from structnoise.methods.contract import Mode, Profile
 #: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
 Axis = NoiseAxis
 
+#: The AR receptive field each DVLAE profile uses when ``--rf`` is not given: the values of
+#: :data:`structnoise.methods.dvlae.profiles.PROFILES` (``rf``), repeated here so that the
+#: help text needs no torch import (``tests/test_cli_train.py`` checks they agree).
+PROFILE_RF = {"quick": 40, "paper": 40, "smoke": 40}
+
+#: Help of ``train --rf``.
+RF_HELP = (
+    "Receptive field of DVLAE's AR decoder: pixels, or 'auto' (matched to the noise's "
+    "correlation length). Default: the profile's ("
+    + ", ".join(f"{p}: {rf}" for p, rf in PROFILE_RF.items())
+    + ")."
+)
+
 #: ``denoise`` flags and the option each sets.
 DENOISE_FLAGS = {"--samples": "n_samples", "--tile": "tile", "--mode": "mode", "--seed": "seed"}
 
@@ -171,10 +184,7 @@ def train_command(
     ] = None,
     rf: Annotated[
         str | None,
-        typer.Option(
-            help="Receptive field of DVLAE's AR decoder: pixels, or 'auto' (matched to the "
-            "noise's correlation length). Default: the profile's (quick: auto, paper: 40)."
-        ),
+        typer.Option(help=RF_HELP),
     ] = None,
     profile: Annotated[
         Profile, typer.Option(help="quick: minutes on a CPU; paper: the paper's settings.")

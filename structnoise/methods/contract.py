@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -82,6 +82,11 @@ class MethodInfo:
     uses_rf : bool
         Takes an ``rf`` parameter (receptive field of an autoregressive decoder), which
         ``structnoise train --rf`` sets.
+    dataset_defaults : dict
+        Parameters the method takes on a named dataset in a profile, as
+        ``{profile: {dataset: {parameter: value}}}`` (e.g. DVLAE's per-dataset paper
+        settings); the benchmark passes them to every cell of that profile and dataset,
+        under the configuration's ``dataset_params`` and the cell's own parameters.
     """
 
     description: str = ""
@@ -97,6 +102,7 @@ class MethodInfo:
     extra_noisy: bool = False
     denoise_options: tuple[str, ...] | None = None
     uses_rf: bool = False
+    dataset_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def classical_info(description: str) -> MethodInfo:

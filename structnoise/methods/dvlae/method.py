@@ -16,6 +16,7 @@ import torch
 from structnoise._validate import as_stack, check_axis
 from structnoise.methods.base import MethodInfo
 from structnoise.methods.dvlae.network import Architecture, DVLAENet
+from structnoise.methods.dvlae.paper_settings import dataset_defaults
 from structnoise.methods.dvlae.profiles import (
     PROFILES,
     FreeBitsUnit,
@@ -61,6 +62,7 @@ def _info(paper_name: str, quick: float) -> MethodInfo:
         paper_name=paper_name,
         denoise_options=("n_samples", "tile", "mode", "seed", "precision"),
         uses_rf=True,
+        dataset_defaults=dataset_defaults(),
     )
 
 
@@ -83,11 +85,12 @@ class DVLAE(LadderMethod):
         Direction the noise is correlated along (the AR decoder's line).
     rf : int or "auto", optional
         AR receptive field: pixels strictly before the current one on the line. None
-        takes the profile's choice: 40 (the paper) for ``paper`` and ``smoke``, "auto"
-        for ``quick``. "auto" measures the noise's correlation length along ``axis`` on
-        the training images when ``fit`` starts (:func:`auto_rf`).
+        takes the profile's ``rf`` (:mod:`~structnoise.methods.dvlae.profiles`): 40, the
+        paper's, in every profile. "auto" measures the noise's correlation length along
+        ``axis`` on the training images when ``fit`` starts (:func:`auto_rf`).
     n_gaussians : int
-        Mixture components of the noise model (3).
+        Mixture components of the noise model (3; the paper used 10 for FFHQ and 5 for
+        STEM, see :mod:`~structnoise.methods.dvlae.paper_settings`).
     n_samples : int
         Posterior samples averaged by the MMSE prediction (100).
     tile : int, optional
@@ -176,6 +179,29 @@ class DVLAE(LadderMethod):
 
     def _new_network(self) -> DVLAENet:
         return DVLAENet(self.arch)
+
+    def resolved_params(self) -> dict[str, Any]:
+        """The profile with overrides, the parameters and the network's sizes.
+
+        Returns
+        -------
+        dict
+            As :meth:`BaseDenoiser.resolved_params`, with the profile's ``arch`` and
+            ``n_levels`` replaced by the resolved :class:`Architecture` fields (``rf``
+            stays the parameter: "auto" is resolved only by ``fit``), and "fit" for a
+            ``steps_per_epoch`` or ``val_crops`` of None (as many crops as fit into the
+            images, the authors' rule).
+        """
+        out = super().resolved_params()
+        for key in ("steps_per_epoch", "val_crops"):
+            if out.get(key, 0) is None:
+                out[key] = "fit"
+        out.pop("arch", None)
+        out.pop("n_levels", None)
+        arch = self.arch.to_dict()
+        for key in ("rf", "axis", "n_gaussians"):  # parameters of the method itself
+            arch.pop(key, None)
+        return {**out, **arch}
 
     # ------------------------------------------------------------------ training
     def _fit(self, noisy: np.ndarray, clean, val) -> None:

@@ -25,7 +25,10 @@ AR decoder + signal decoder):
 
 Profiles (``paper``, ``quick``, ``smoke``) are :class:`TrainingProfile` values; each
 field says where it comes from. The ``quick`` profile's deviations from the paper are
-documented next to each value in :data:`QUICK` (source comments).
+documented next to each value in :data:`QUICK` (source comments). What the paper sets per
+dataset (mixture components, FFHQ's crops and batches, and so the step limit) is in
+:mod:`structnoise.methods.dvlae.paper_settings`, which also explains how we read the
+paper's "80,000 steps".
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from enum import StrEnum
 from typing import Literal
 
 from structnoise.methods.dvlae.network import Architecture
+from structnoise.methods.dvlae.paper_settings import paper_max_steps
 from structnoise.methods.vae.options import LRSchedule, Precision, ProfileName
 
 
@@ -81,15 +85,23 @@ class TrainingProfile:
     lr : float
         Adamax learning rate of both optimisers.
     max_steps : int or None
-        Limit on forward passes (the paper's "steps"); None = no limit.
+        Limit on forward passes (batches of ``batch`` crops; an optimiser update takes
+        ``accumulate`` of them); None = no limit. The paper's "80,000 steps" are read as
+        Lightning's ``global_step`` (:func:`~.paper_settings.paper_max_steps`).
     steps_per_epoch : int or None
         Forward passes per epoch; None = the authors' rule (as many crops per epoch as
         fit into the training images: ``N * (H * W) // crop**2`` crops).
     val_fraction : float
         Fraction of the images held out for validation (random, seeded); 0 validates
         on fixed crops of the training images.
-    val_crops : int
-        Validation crops per epoch.
+    val_crops : int or None
+        Validation crops per epoch; None = the authors' rule, the same as for training:
+        every validation image gives ``max(1, (Y * X) // crop**2)`` crops (160 for
+        Convallaria A's 10 validation frames of 1024x1024).
+    val_resample : bool
+        Draw new random validation crops every epoch, as the authors' code does (its
+        validation set applies a random-crop transform on every read); False: one fixed
+        set, drawn once (less noise in the validation loss at small budgets).
     plateau_patience : int
         Epochs without improvement of the validation loss before the learning rate
         drops by ``plateau_factor`` (ReduceLROnPlateau).
@@ -146,7 +158,8 @@ class TrainingProfile:
     max_steps: int | None = 80_000
     steps_per_epoch: int | None = None
     val_fraction: float = 0.1
-    val_crops: int = 16
+    val_crops: int | None = 16
+    val_resample: bool = False
     plateau_patience: int = 50
     plateau_factor: float = 0.1
     lr_schedule: LRSchedule = LRSchedule.PLATEAU
@@ -169,16 +182,23 @@ class TrainingProfile:
         return asdict(self)
 
 
-#: The paper's settings (supplement 1.2 and the authors' code), for a GPU.
+#: The paper's settings (supplement 1.2 and the authors' code), for a GPU. These are the
+#: microscopy settings; FFHQ and STEM differ (:data:`.paper_settings.PAPER_DATASETS`).
 PAPER = TrainingProfile(
     crop=256,
     batch=4,
     accumulate=4,
     lr=2e-3,
-    max_steps=80_000,
+    # "at most 80,000 steps", read as Lightning's global_step: 2 optimisers stepped every
+    # 4 passes, so 40k updates = 160k forward passes (the readings and why this one: see
+    # structnoise.methods.dvlae.paper_settings)
+    max_steps=paper_max_steps(4),
     steps_per_epoch=None,
     val_fraction=0.1,
-    val_crops=16,
+    # as the authors' notebook: the validation images give as many random crops as fit
+    # (n_images * (H*W // crop**2), 160 for Convallaria A), drawn anew every epoch
+    val_crops=None,
+    val_resample=True,
     plateau_patience=50,
     plateau_factor=0.1,
     early_stop_patience=100,
@@ -186,7 +206,8 @@ PAPER = TrainingProfile(
     kl_warmup_steps=0,
     notes="Paper: random 256x256 crops, batch 16 as 4 accumulated batches of 4, Adamax 2e-3, "
     "ReduceLROnPlateau(0.1, patience 50 epochs), early stop after 100 epochs, at most 80k "
-    "steps, plain ELBO, 90/10 image split, epoch = as many crops as fit into the images.",
+    "Lightning global steps (160k forward passes), plain ELBO, 90/10 image split, epoch = as "
+    "many crops as fit into the images, validation crops likewise, redrawn every epoch.",
 )
 
 #: Seconds, for tests and the registry's conformance check: a tiny network, a few steps.

@@ -247,6 +247,57 @@ class RandomCrops(torch.utils.data.Dataset):
         return patch
 
 
+def crops_that_fit(crops: RandomCrops) -> int:
+    """Crops of ``crops``' shape that fit into its images: ``sum max(1, (Y * X) // (ch * cw))``.
+
+    The DVLAE authors' rule for the crops of an epoch (their dataset repeats every image
+    that many times under a random-crop transform).
+
+    Parameters
+    ----------
+    crops : RandomCrops
+        The images and the crop shape.
+
+    Returns
+    -------
+    int
+    """
+    area = crops.ch * crops.cw
+    return sum(max(1, (im.shape[-2] * im.shape[-1]) // area) for im in crops.images)
+
+
+class ResampledCrops(torch.utils.data.Dataset):
+    """``n`` random crops in batches of ``batch``, drawn anew on every pass.
+
+    Validation data as the DVLAE authors draw it: each epoch's validation loop reads new
+    crops from ``crops``' generator (the last batch holds the remainder).
+
+    Parameters
+    ----------
+    crops : RandomCrops
+        The images, crop shape and seeded generator to draw from.
+    n : int
+        Crops per pass.
+    batch : int
+        Crops per batch.
+    """
+
+    def __init__(self, crops: RandomCrops, n: int, batch: int) -> None:
+        if n < 1 or batch < 1:
+            raise ValueError(f"need at least one crop and batch, got n={n}, batch={batch}")
+        self.crops = crops
+        self.n = int(n)
+        self.batch = int(batch)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.crops.draw(min(self.batch, self.n - index * self.batch))
+
+
 def epoch_length(crops: RandomCrops, steps_per_epoch: int | None, max_steps: int | None) -> int:
     """Batches per epoch: ``steps_per_epoch``, or as many crops as fit into the images.
 
@@ -267,9 +318,7 @@ def epoch_length(crops: RandomCrops, steps_per_epoch: int | None, max_steps: int
     if steps_per_epoch is not None:
         per_epoch = int(steps_per_epoch)
     else:
-        area = crops.ch * crops.cw
-        n = sum(max(1, (im.shape[-2] * im.shape[-1]) // area) for im in crops.images)
-        per_epoch = max(1, n // crops.batch)
+        per_epoch = max(1, crops_that_fit(crops) // crops.batch)
     if max_steps is not None:
         per_epoch = max(1, min(per_epoch, int(max_steps)))
     return per_epoch

@@ -24,7 +24,12 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from structnoise.methods.lightning_utils import DivergenceGuard, fit_quietly
 from structnoise.methods.vae.callbacks import Budget, Snapshots, WeightAverage
-from structnoise.methods.vae.data import RandomCrops, epoch_length
+from structnoise.methods.vae.data import (
+    RandomCrops,
+    ResampledCrops,
+    crops_that_fit,
+    epoch_length,
+)
 from structnoise.methods.vae.device import ThreadTuner, autocast, memory_format, resolve_precision
 from structnoise.methods.vae.options import LRSchedule, Precision
 from structnoise.methods.vae.results import FitResult
@@ -36,14 +41,20 @@ NONFINITE_MAX = 20
 
 
 class LoopProfile(Protocol):
-    """What the loop reads from a method's training profile."""
+    """What the loop reads from a method's training profile.
+
+    ``val_crops`` None means as many crops as fit into the validation images (see
+    :func:`~structnoise.methods.vae.data.crops_that_fit`). A profile may also have
+    ``val_resample`` (default False): draw new validation crops every epoch instead of
+    one fixed set.
+    """
 
     crop: int
     batch: int
     lr: float
     lr_schedule: LRSchedule
     steps_per_epoch: int | None
-    val_crops: int
+    val_crops: int | None
     plateau_patience: int
     plateau_factor: float
     early_stop_patience: int | None
@@ -219,6 +230,17 @@ class LadderModule(pl.LightningModule):
         raise NotImplementedError
 
 
+def _validation_batches(images, prof: LoopProfile, seed: int, by_area: bool):
+    """The validation batches: a fixed list, or a :class:`ResampledCrops` (``val_resample``)."""
+    n = prof.val_crops
+    val = RandomCrops(images, prof.crop, 1 if n is None else n, 1, seed, by_area=by_area)
+    if n is None:
+        n = crops_that_fit(val)
+    if getattr(prof, "val_resample", False):
+        return ResampledCrops(val, n, prof.batch)
+    return list(val.draw(n).split(prof.batch))
+
+
 def fit_network(
     module: LadderModule,
     train_images: Sequence[torch.Tensor],
@@ -247,8 +269,9 @@ def fit_network(
     module : LadderModule
         The method's LightningModule (its ``prof`` sets crops, batches and schedules).
     train_images, val_images : sequence of torch.Tensor
-        ``(1, Y, X)`` normalised images (CPU) for training and for the fixed
-        validation crops (drawn once with ``seed + 1``).
+        ``(1, Y, X)`` normalised images (CPU) for training and for the validation crops
+        (drawn with ``seed + 1``: once, or anew every epoch with the profile's
+        ``val_resample``).
     seed : int
         Seed of the crops (the weights are seeded by the caller).
     max_steps : int or None
@@ -293,10 +316,9 @@ def fit_network(
         train_images, prof.crop, prof.batch, 1, seed, by_area=by_area, augment=augment
     )
     data.length = epoch_length(data, prof.steps_per_epoch, max_steps)
-    val = RandomCrops(val_images, prof.crop, prof.val_crops, 1, seed + 1, by_area=by_area)
     loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=0)
     val_loader = torch.utils.data.DataLoader(
-        list(val.draw(prof.val_crops).split(prof.batch)),
+        _validation_batches(val_images, prof, seed + 1, by_area),
         batch_size=None,
         shuffle=False,
         num_workers=0,
