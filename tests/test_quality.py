@@ -143,7 +143,7 @@ def test_dvlae_denoises_and_mmse_beats_one_sample(dvlae_bars):
     assert not failures, failures
 
 
-@pytest.mark.parametrize("output", ["identity", "blur-0.5", "blur-1", "blur-2"])
+@pytest.mark.parametrize("output", ["identity", "blur-0.5", "blur-0.6", "blur-1", "blur-2"])
 def test_the_denoising_check_rejects_the_input_and_blurs(output):
     """The check above fails a DVLAE whose ``denoise`` returns its input or blurs it,
     on the PSNR criteria alone (not only because MMSE and sample would be equal)."""
