@@ -319,7 +319,11 @@ class ARDecoder(nn.Module):
             log_w, loc, scale = self.split_params(params[..., -1:])
             # log_w etc: (B, C_in, K, H, 1)
             u = torch.rand(log_w.shape, device=x.device, generator=generator, dtype=x.dtype)
-            gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)).clamp_min(1e-20))
+            # Gumbel-max draw of the component: -log(u) is Exp(1), -log of that Gumbel.
+            # (Written as -torch.log(...).clamp_min(...) the minus applied after the clamp,
+            # made every Gumbel value NaN and argmax always picked component 0.)
+            expo = -torch.log(u.clamp_min(1e-20))
+            gumbel = -torch.log(expo.clamp_min(1e-20))
             k = torch.argmax(log_w + gumbel, dim=2, keepdim=True)
             mu = torch.gather(loc, 2, k).squeeze(2)
             sd = torch.gather(scale, 2, k).squeeze(2)
