@@ -259,7 +259,7 @@ def train_one(preset: str, precision: str, device: str, sz: Sizes, seconds: floa
         seconds=round(time.monotonic() - t_start, 2),
         **_memory(device),
     )
-    if device.startswith("cuda"):
+    if device.startswith("cuda") and not sz.arch:  # the paper's sizes on a GPU
         res["paper_memory_gb"] = PAPER_MEMORY_GB[preset]
     del net, opt_vae, opt_sd, batches
     _reset_memory(device)
@@ -452,8 +452,8 @@ def to_markdown(report: dict) -> str:
         ]
         for key, r in train.items():
             preset, prec = key.split("/")
-            if "error" in r:
-                lines.append(f"| {preset} | {prec} | error: {r['error'].splitlines()[-1]} |")
+            if "error" in r or "skipped" in r:
+                lines.append(f"| {preset} | {prec} | {_not_measured(r)} |")
                 continue
             sps = r["seconds_per_step"]
             step = "-" if sps is None else f"{sps:.3f}"
@@ -480,8 +480,8 @@ def to_markdown(report: dict) -> str:
         ]
         for key, r in mmse.items():
             preset, prec = key.split("/")
-            if "error" in r:
-                lines.append(f"| {preset} | {prec} | error: {r['error'].splitlines()[-1]} |")
+            if "error" in r or "skipped" in r:
+                lines.append(f"| {preset} | {prec} | {_not_measured(r)} |")
                 continue
             mem = r.get("peak_allocated_gb", r.get("peak_rss_gb"))
             lines.append(
@@ -504,6 +504,13 @@ def to_markdown(report: dict) -> str:
             lines += ["", "```", eq["output_tail"][-1500:].strip(), "```"]
     lines.append("")
     return "\n".join(lines)
+
+
+def _not_measured(r: dict) -> str:
+    """One line for a run that failed or was skipped."""
+    if "error" in r:
+        return "error: " + (r["error"].splitlines() or [""])[-1]
+    return "skipped: " + r["skipped"]
 
 
 def _write(report: dict, out: Path) -> None:

@@ -68,3 +68,13 @@ def test_without_a_gpu_only_tiny_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_check.main(["--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_runs_without_time_are_skipped_and_reported(tmp_path):
+    gpu_check = _gpu_check()
+    out = tmp_path / "gpu-check"
+    assert gpu_check.main(["--tiny", "--budget-s", "0", "--out", str(out)]) == 0
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert all("skipped" in r for part in ("train", "mmse") for r in report[part].values())
+    assert report["equivalence"] == {"skipped": "no --authors DIR given"}
+    assert "skipped: no time left" in (out / "gpu_check.md").read_text()
