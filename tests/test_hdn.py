@@ -87,6 +87,101 @@ def test_bad_parameters_are_refused():
         create("hdn36", n_levels=2)
 
 
+# ---------------------------------------------------------------------- HDN's network
+#: Parameters of juglab/HDN's LadderVAE (6 levels, 64 filters, 5 blocks, 64x64 crops), counted
+#: by instantiating the authors' code: 7,301,697 with 32 latent channels, 7,818,561 with 64.
+HDN_CODE_PARAMETERS = {32: 7_301_697, 64: 7_818_561}
+#: The one part not followed: the gate of the stem's residual block (1x1 conv, 64 -> 128).
+STEM_GATE = 64 * 128 + 128
+
+
+def test_paper_profile_is_hdn_codes_network():
+    from structnoise.methods.ladder import ResBlock
+
+    for name, z in (("hdn", 32), ("hdn36", 32), ("hdn-large", 64)):
+        model = create(name, profile="paper")
+        assert model.n_parameters() == HDN_CODE_PARAMETERS[z] + STEM_GATE, name
+    vae = create("hdn", profile="paper").build_network().vae
+    assert isinstance(vae.top_down[0][0], torch.nn.ConvTranspose2d)
+    assert sum(isinstance(m, ResBlock) for m in vae.final) == 5
+    assert isinstance(vae.stem[1], torch.nn.ELU) and vae.stochastic[0].std_param == "exp"
+    assert vae.stem[0].padding_mode == "zeros"
+    # the other profiles keep the shared ladder (and the parameter counts they always had)
+    assert create("hdn", profile="quick").n_parameters() == 277_233
+    assert create("hdn", profile="smoke").n_parameters() == 103_161
+    smoke = create("hdn", profile="smoke").build_network().vae
+    assert isinstance(smoke.top_down[0][0], torch.nn.Upsample)
+
+
+def test_hdn_network_options_build_and_run():
+    from structnoise.methods.ladder import LadderVAE
+
+    c, z = 8, 4
+    base = dict(n_filters=c, z_dims=[z] * 3)
+    n0 = sum(p.numel() for p in LadderVAE(**base).parameters())
+    hdn = dict(
+        activation="elu",
+        gate_activation="elu",
+        upsample="transposed",
+        std_param="exp",
+        final_blocks=2,
+        padding_mode="zeros",
+    )
+    vae = LadderVAE(**base, **hdn, uncond_levels=[0])
+    block = 2 * (2 * c + 9 * c * c + c) + 2 * c * c + 2 * c  # one gated residual block
+    # 3 transposed 3x3 convs instead of 3 1x1 convs, one more final block
+    assert sum(p.numel() for p in vae.parameters()) == n0 + 3 * 8 * c * c + block
+    torch.manual_seed(0)
+    for size in ((64, 64), (37, 50)):
+        x = torch.randn(2, 1, *size)
+        out = vae(x)
+        assert out.s_code.shape == (2, c, *size)
+        padded = -(-size[1] // 8) * 8  # sides are padded to a multiple of 2**3
+        assert [k.shape[-1] for k in out.kl] == [padded // 2**i for i in (1, 2, 3)]
+        assert all(torch.isfinite(k).all() for k in out.kl) and float(out.kl[0].abs().sum()) == 0
+        out.s_code.mean().backward()
+    # std = exp(s / 2): the zero-initialised top prior is the standard normal
+    assert vae.stochastic[-1]._normal(vae.top_prior)[1].eq(1.0).all()
+    for key, bad in (("activation", "relu"), ("upsample", "bilinear"), ("std_param", "x")):
+        with pytest.raises(ValueError, match=key):
+            LadderVAE(**base, **{key: bad})
+    with pytest.raises(ValueError, match="final_blocks"):
+        LadderVAE(**base, final_blocks=0)
+
+
+def test_hdn_options_fit_save_load(data, tmp_path):
+    noisy, clean = data
+    opts = dict(activation="elu", gate_activation="elu", upsample="transposed")
+    model = create("hdn36", profile="smoke", seed=1, std_param="exp", final_blocks=2, **opts)
+    model.fit(noisy[:3], clean[:3])
+    assert isinstance(model.net.vae.top_down[0][0], torch.nn.ConvTranspose2d)
+    model.save(tmp_path / "m")
+    again = load(tmp_path / "m")
+    np.testing.assert_array_equal(
+        again.denoise(noisy[4], n_samples=2), model.denoise(noisy[4], n_samples=2)
+    )
+
+
+def test_paper_models_saved_before_the_options_load(data, fitted, tmp_path):
+    """A paper-profile model saved before the options has the shared ladder's network."""
+    noisy, _ = data
+    model = fitted["hdn"]
+    model.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "method.json").read_text())
+    # the smoke network's sizes under the paper profile, settings without the options
+    meta["params"].update(profile="paper", n_filters=8, blocks_per_level=1, dropout=0.0)
+    for key in ("activation", "gate_activation", "upsample", "std_param", "final_blocks"):
+        del meta["extra"]["profile_settings"][key]
+    del meta["extra"]["profile_settings"]["padding_mode"]
+    (tmp_path / "m" / "method.json").write_text(json.dumps(meta))
+    again = load(tmp_path / "m")
+    assert again.profile == "paper"
+    assert isinstance(again.net.vae.top_down[0][0], torch.nn.Upsample)
+    np.testing.assert_array_equal(
+        again.denoise(noisy[4], n_samples=2), model.denoise(noisy[4], n_samples=2)
+    )
+
+
 # ---------------------------------------------------------------------- noise model
 def test_noise_model_learns_signal_dependent_noise_and_roundtrips(tmp_path):
     rng = np.random.default_rng(1)

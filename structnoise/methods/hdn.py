@@ -15,7 +15,13 @@ The implementation:
   DVLAE; 6 levels, every level halves the resolution as in HDN's code, gated residual
   blocks, 64 filters, 32 latent channels per level, 64 for the ``-large`` variants as in
   the DVLAE paper's "HDN large" / "HDN36 large") with a 3x3 convolution from its s_code
-  to the signal;
+  to the signal. The ``paper`` profile sets the ladder's options to HDN's network: ELU in
+  the blocks and the gates, 3x3 stride-2 transposed-convolution upsampling, latent
+  standard deviations ``exp(logvar / 2)``, 5 residual blocks in the final top-down block,
+  zero padding (7,310,017 parameters at 32 latent channels; HDN's code: 7,301,697, the
+  difference is the gate of the stem's residual block, which HDN's code leaves ungated).
+  The ``quick``/``smoke`` profiles keep the shared ladder's choices (Mish, tanh gates,
+  nearest + 1x1 upsampling, softplus, one final block, replicate padding);
 * the noise model is careamics' ``GaussianMixtureNoiseModel`` (3 Gaussians, parameters
   linear in the signal), fitted on pixel pairs of noisy images and their clean (or
   pseudo-clean) signal, see :mod:`structnoise.methods.hdn_noise`; the loss evaluates the
@@ -50,9 +56,11 @@ Deviations from the HDN code, each for a reason:
   posterior is replaced by the prior"), so those levels have exactly zero KL and are left
   out of the free-bits term.
 * The top prior is one learnt vector broadcast over space (the ladder's choice), so the
-  model is not tied to the training crop size; HDN learns a spatial tensor.
-* The stem and the final top-down block have one residual block (HDN: the final block
-  has ``blocks_per_layer``); non-linearity Mish (HDN: ELU), as in the shared ladder.
+  model is not tied to the training crop size; HDN learns a tensor of the top level's
+  size for its training crops, which for 64x64 crops and 6 levels is 1x1: the same.
+* The stem's residual block is gated (HDN's code: not gated; 8,320 parameters at 64
+  filters); inputs are padded (replicate) at the bottom and right to a multiple of 64
+  (HDN: zeros, centred), which only matters for sides that are not multiples of 64.
 * One batch of 64 crops instead of 8 accumulated "virtual" batches of 8.
 * Validation: HDN validates on held-out frames; with ``val=None`` the ``paper`` profile
   holds out 15 % of the images (seeded), the ``quick``/``smoke`` profiles validate on fixed
@@ -68,7 +76,7 @@ Profiles (``smoke``/``quick``/``paper``) are listed in :data:`PROFILES`
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -77,7 +85,14 @@ import numpy as np
 from structnoise._validate import as_stack
 from structnoise.methods.base import MethodInfo, fold_axes
 from structnoise.methods.hdn_noise import GMMNoiseModel, calibration_source
-from structnoise.methods.hdn_profiles import INFOS, PROFILE_PARAMS, PROFILES, VARIANTS, HDNProfile
+from structnoise.methods.hdn_profiles import (
+    ARCH_FIELDS,
+    INFOS,
+    PROFILE_PARAMS,
+    PROFILES,
+    VARIANTS,
+    HDNProfile,
+)
 from structnoise.methods.registry import register
 from structnoise.methods.vae.method import LadderMethod
 
@@ -113,6 +128,8 @@ class HDN(LadderMethod):
         :mod:`structnoise.methods.hdn_noise`; HDN used 50 on raw camera counts).
     n_filters, blocks_per_level, dropout, patch, batch, lr, max_steps, nm_epochs, nm_batch, anneal
         Override the profile (see :class:`HDNProfile`).
+    activation, gate_activation, upsample, std_param, final_blocks, padding_mode
+        Override the profile's network options (see :class:`HDNProfile`).
     **common
         ``seed``, ``profile``, ``max_minutes``, ``progress``, ``work_dir``
         (see :class:`structnoise.methods.base.BaseDenoiser`). ``max_minutes`` bounds the
@@ -191,6 +208,8 @@ class HDN(LadderMethod):
         if self.uncond_levels and int(n_levels) < 3:
             raise ValueError(f"{variant} needs at least 3 levels (levels 0-1 take the prior)")
         self.noise_model: GMMNoiseModel | None = None
+        #: Network options of a loaded model (its saved settings), None = the profile's.
+        self._loaded_arch: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -208,13 +227,9 @@ class HDN(LadderMethod):
         from structnoise.methods.hdn_network import HDNNet
 
         prof = self.training_profile
-        return HDNNet(
-            n_filters=prof.n_filters,
-            z_dims=self.z_dims,
-            uncond_levels=self.uncond_levels,
-            dropout=prof.dropout,
-            blocks_per_level=prof.blocks_per_level,
-        )
+        if self._loaded_arch is not None:
+            prof = replace(prof, **self._loaded_arch)
+        return HDNNet(z_dims=self.z_dims, uncond_levels=self.uncond_levels, **prof.architecture)
 
     def _prediction_layout(self, tile: int) -> tuple[int, int]:
         return 32, self.net.multiple
@@ -344,6 +359,7 @@ class HDN(LadderMethod):
         images = [im for s in stacks for im in s]
         given = None if val is None else list(val)
         images, val_images, held_out = self._training_images(images, given, prof.val_fraction)
+        self._loaded_arch = None
         self.net = self.build_network()
         nm, norm = self.noise_model, self.norm
 
@@ -383,6 +399,11 @@ class HDN(LadderMethod):
 
     def _read_state(self, path: Path, extra: dict) -> None:
         self.noise_model = GMMNoiseModel.load(path)
+        # the network options it was trained with; models saved before the options existed
+        # have the shared ladder's (the defaults), whatever their profile says today
+        saved = extra.get("profile_settings") or {}
+        default = HDNProfile()
+        self._loaded_arch = {k: saved.get(k, getattr(default, k)) for k in ARCH_FIELDS}
 
 
 def _factory(variant: str):

@@ -37,6 +37,14 @@ class HDNNet(LadderSignalNet):
         Dropout2d rate in the residual blocks.
     blocks_per_level : int
         Residual blocks per level and path.
+    activation, gate_activation, upsample, std_param, final_blocks : optional
+        The ladder's architecture options (see
+        :class:`~structnoise.methods.ladder.LadderVAE`; the defaults are the shared ladder,
+        HDN's code is ``"elu"``, ``"elu"``, ``"transposed"``, ``"exp"``,
+        ``blocks_per_level``).
+    padding_mode : {"replicate", "zeros"}
+        Padding of the ladder's stem, downsampling and stochastic convolutions and of the
+        head (HDN: zeros).
     """
 
     def __init__(
@@ -47,6 +55,12 @@ class HDNNet(LadderSignalNet):
         uncond_levels: Sequence[int] = (),
         dropout: float = 0.0,
         blocks_per_level: int = 1,
+        activation: str = "mish",
+        gate_activation: str = "tanh",
+        upsample: str = "nearest",
+        std_param: str = "softplus",
+        final_blocks: int = 1,
+        padding_mode: str = "replicate",
     ) -> None:
         super().__init__()
         self.vae = LadderVAE(
@@ -55,8 +69,14 @@ class HDNNet(LadderSignalNet):
             uncond_levels=uncond_levels,
             dropout=dropout,
             blocks_per_level=blocks_per_level,
+            activation=activation,
+            gate_activation=gate_activation,
+            upsample=upsample,
+            std_param=std_param,
+            final_blocks=final_blocks,
+            padding_mode=padding_mode,
         )
-        self.head = nn.Conv2d(n_filters, 1, 3, padding=1, padding_mode="replicate")
+        self.head = nn.Conv2d(n_filters, 1, 3, padding=1, padding_mode=padding_mode)
 
     @property
     def uncond_levels(self) -> list[int]:

@@ -61,6 +61,18 @@ class HDNProfile:
         250 000).
     n_samples : int
         Default number of posterior samples of the MMSE estimate (HDN: 100).
+    activation : {"mish", "elu"}
+        Non-linearity of the ladder's stem and residual blocks (HDN: ELU).
+    gate_activation : {"tanh", "elu"}
+        Non-linearity of the gates' first half (HDN: ELU).
+    upsample : {"nearest", "transposed"}
+        Top-down upsampling: nearest x2 + 1x1 conv, or HDN's 3x3 stride-2 transposed conv.
+    std_param : {"softplus", "exp"}
+        Latent standard deviations: ``softplus(s)``, or HDN's ``exp(s / 2)``.
+    final_blocks : int or None
+        Residual blocks of the final top-down block; None = ``blocks_per_level`` (HDN).
+    padding_mode : {"replicate", "zeros"}
+        Padding of the stem, downsampling, stochastic and head convolutions (HDN: zeros).
     notes : str
         Why the profile is what it is.
     """
@@ -82,6 +94,12 @@ class HDNProfile:
     nm_epochs: int = 2000
     nm_batch: int = 250_000
     n_samples: int = 100
+    activation: str = "mish"
+    gate_activation: str = "tanh"
+    upsample: str = "nearest"
+    std_param: str = "softplus"
+    final_blocks: int | None = 1
+    padding_mode: str = "replicate"
     notes: str = ""
 
     @property
@@ -90,16 +108,40 @@ class HDNProfile:
         return self.patch
 
     @property
+    def architecture(self) -> dict[str, Any]:
+        """The ladder's architecture options (keywords of :class:`HDNNet`)."""
+        final = self.blocks_per_level if self.final_blocks is None else self.final_blocks
+        return {
+            "n_filters": self.n_filters,
+            "dropout": self.dropout,
+            "blocks_per_level": self.blocks_per_level,
+            "activation": self.activation,
+            "gate_activation": self.gate_activation,
+            "upsample": self.upsample,
+            "std_param": self.std_param,
+            "final_blocks": final,
+            "padding_mode": self.padding_mode,
+        }
+
+    @property
     def lr_schedule(self) -> LRSchedule:
         """The learning-rate schedule: a cosine decay with ``anneal``, else the plateau one."""
         return LRSchedule.COSINE if self.anneal else LRSchedule.PLATEAU
 
 
-#: The HDN authors' settings (juglab/HDN training notebooks), for a GPU.
+#: The HDN authors' settings (juglab/HDN training notebooks and network), for a GPU.
 PAPER = HDNProfile(
-    notes="HDN code: 64 filters, 5 gated residual blocks per level, dropout 0.2, 64x64 "
-    "crops, batch 64, Adamax 3e-4, ReduceLROnPlateau(0.5, 10), early stop after 30 epochs "
-    "without improvement, at most 500 epochs of 400 steps; GMM fit 2000 x 250k pairs."
+    activation="elu",
+    gate_activation="elu",
+    upsample="transposed",
+    std_param="exp",
+    final_blocks=None,
+    padding_mode="zeros",
+    notes="HDN code: 64 filters, 5 gated residual blocks per level and in the final "
+    "top-down block, ELU (blocks and gates), 3x3 transposed-conv upsampling, std = "
+    "exp(logvar / 2), zero padding, dropout 0.2, 64x64 crops, batch 64, Adamax 3e-4, "
+    "ReduceLROnPlateau(0.5, 10), early stop after 30 epochs without improvement, at most "
+    "500 epochs of 400 steps; GMM fit 2000 x 250k pairs.",
 )
 
 #: Minutes on 2 CPU cores. The paper's network costs about 7 s per step of 16 crops there;
@@ -167,6 +209,22 @@ PROFILE_PARAMS = (
     "nm_epochs",
     "nm_batch",
     "anneal",
+    "activation",
+    "gate_activation",
+    "upsample",
+    "std_param",
+    "final_blocks",
+    "padding_mode",
+)
+
+#: Profile fields that shape the network (read back from a saved model's settings).
+ARCH_FIELDS = (
+    "activation",
+    "gate_activation",
+    "upsample",
+    "std_param",
+    "final_blocks",
+    "padding_mode",
 )
 
 

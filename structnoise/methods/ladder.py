@@ -19,6 +19,14 @@ A residual block is 2 x (BatchNorm -> Mish -> 3x3 conv) followed by a gate (1x1 
 Deviation from the authors' code: the top prior is one learnt vector broadcast over
 space, so it no longer ties the model to the training crop size.
 
+Options for HDN's network (juglab/HDN), all off by default (the defaults build the network
+above, with unchanged state dicts): ``activation="elu"`` (stem and residual blocks),
+``gate_activation="elu"`` (``elu(a) * sigmoid(b)``), ``upsample="transposed"`` (a 3x3
+stride-2 transposed convolution instead of nearest x2 + 1x1 conv), ``std_param="exp"``
+(``std = exp(s / 2)``, ``s`` a log-variance, instead of ``softplus(s)``), ``final_blocks``
+(residual blocks of the final top-down block; HDN: as many as per level) and
+``padding_mode="zeros"`` (the stem, the downsampling and the stochastic layers' convolutions).
+
 ``uncond_levels`` makes q equal p at those levels (HDN_{3-6} in the HDN paper: the
 posterior at the two highest-resolution levels is replaced by the prior, so those
 latents carry no information about the input and their KL is exactly zero).
@@ -28,26 +36,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: Non-linearities of the stem and the residual blocks.
+ACTIVATIONS = {"mish": nn.Mish, "elu": nn.ELU}
+#: Non-linearities of the gate's first half.
+GATE_ACTIVATIONS = {"tanh": torch.tanh, "elu": F.elu}
+#: How a top-down level upsamples.
+UPSAMPLE = ("nearest", "transposed")
+#: How the stochastic layers map a parameter to a standard deviation.
+STD_PARAMS = ("softplus", "exp")
+#: Padding of the stem, the downsampling and the stochastic layers' convolutions.
+PADDING_MODES = ("replicate", "zeros")
+
+
+def _choice(name: str, value: str, choices) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError naming them."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(choices)}")
+    return value
+
 
 class Gate(nn.Module):
-    """``tanh(a) * sigmoid(b)`` of a 1x1 conv doubling the channels."""
+    """``act(a) * sigmoid(b)`` of a 1x1 conv doubling the channels (``act``: tanh or ELU)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, activation: Literal["tanh", "elu"] = "tanh") -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, 2 * channels, 1)
+        self.act = GATE_ACTIVATIONS[_choice("gate_activation", activation, GATE_ACTIVATIONS)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         a, b = self.conv(x).chunk(2, dim=1)
-        return torch.tanh(a) * torch.sigmoid(b)
+        return self.act(a) * torch.sigmoid(b)
 
 
 class ResBlock(nn.Module):
-    """2 x (BatchNorm -> Mish -> 3x3 conv [-> Dropout2d]) -> gate, added to the input."""
+    """2 x (BatchNorm -> Mish/ELU -> 3x3 conv [-> Dropout2d]) -> gate, added to the input."""
 
     def __init__(
         self,
@@ -56,17 +84,20 @@ class ResBlock(nn.Module):
         batchnorm: bool = True,
         gated: bool = True,
         dropout: float = 0.0,
+        activation: Literal["mish", "elu"] = "mish",
+        gate_activation: Literal["tanh", "elu"] = "tanh",
     ) -> None:
         super().__init__()
+        act = ACTIVATIONS[_choice("activation", activation, ACTIVATIONS)]
         layers: list[nn.Module] = []
         for _ in range(2):
             if batchnorm:
                 layers.append(nn.BatchNorm2d(channels))
-            layers += [nn.Mish(), nn.Conv2d(channels, channels, 3, padding=1)]
+            layers += [act(), nn.Conv2d(channels, channels, 3, padding=1)]
             if dropout > 0:
                 layers.append(nn.Dropout2d(dropout))
         if gated:
-            layers.append(Gate(channels))
+            layers.append(Gate(channels, gate_activation))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
@@ -76,10 +107,25 @@ class ResBlock(nn.Module):
 class Merge(nn.Module):
     """Concatenate two feature maps -> 1x1 conv -> gated residual block."""
 
-    def __init__(self, channels: int, *, batchnorm: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        batchnorm: bool = True,
+        dropout: float = 0.0,
+        activation: Literal["mish", "elu"] = "mish",
+        gate_activation: Literal["tanh", "elu"] = "tanh",
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2 * channels, channels, 1)
-        self.res = ResBlock(channels, batchnorm=batchnorm, gated=True, dropout=dropout)
+        self.res = ResBlock(
+            channels,
+            batchnorm=batchnorm,
+            gated=True,
+            dropout=dropout,
+            activation=activation,
+            gate_activation=gate_activation,
+        )
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.res(self.conv(torch.cat([a, b], dim=1)))
@@ -96,20 +142,35 @@ class NormalLayer(nn.Module):
         Latent channels.
     top : bool
         The top level has no ``p`` head: its prior parameters are given.
+    std_param : {"softplus", "exp"}
+        ``std = softplus(s) + 1e-6``, or ``exp(s / 2)`` (``s`` a log-variance, HDN's code).
+    padding_mode : {"replicate", "zeros"}
+        Padding of the three convolutions.
     """
 
-    def __init__(self, channels: int, z_dim: int, *, top: bool = False) -> None:
+    def __init__(
+        self,
+        channels: int,
+        z_dim: int,
+        *,
+        top: bool = False,
+        std_param: Literal["softplus", "exp"] = "softplus",
+        padding_mode: Literal["replicate", "zeros"] = "replicate",
+    ) -> None:
         super().__init__()
         self.z_dim = z_dim
-        self.q_head = nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
+        self.std_param = _choice("std_param", std_param, STD_PARAMS)
+        pad = _choice("padding_mode", padding_mode, PADDING_MODES)
+        self.q_head = nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode=pad)
         self.p_head = (
-            None if top else nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode="replicate")
+            None if top else nn.Conv2d(channels, 2 * z_dim, 3, padding=1, padding_mode=pad)
         )
-        self.out = nn.Conv2d(z_dim, channels, 3, padding=1, padding_mode="replicate")
+        self.out = nn.Conv2d(z_dim, channels, 3, padding=1, padding_mode=pad)
 
-    @staticmethod
-    def _normal(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _normal(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, s = params.chunk(2, dim=1)
+        if self.std_param == "exp":
+            return mu, torch.exp(0.5 * s)
         return mu, F.softplus(s) + 1e-6
 
     def forward(
@@ -137,6 +198,13 @@ class NormalLayer(nn.Module):
             kl = torch.log(p_std / std) + (std**2 + (mu - p_mu) ** 2) / (2 * p_std**2) - 0.5
         z = mu if use_mean else mu + std * torch.randn_like(mu)
         return self.out(z), kl
+
+
+def _upsampling(channels: int, how: str) -> list[nn.Module]:
+    """The layers that double the resolution at the start of a top-down level."""
+    if how == "transposed":  # HDN: a 3x3 stride-2 transposed convolution
+        return [nn.ConvTranspose2d(channels, channels, 3, stride=2, padding=1, output_padding=1)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, channels, 1)]
 
 
 @dataclass
@@ -184,7 +252,21 @@ class LadderVAE(nn.Module):
         0 adds no module, so state dicts stay as without the option).
     blocks_per_level : int
         Residual blocks per level in the bottom-up and the top-down path (HDN uses 5; the
-        stem and the final block keep one).
+        stem keeps one).
+    activation : {"mish", "elu"}
+        Non-linearity of the stem and the residual blocks (HDN: ELU).
+    gate_activation : {"tanh", "elu"}
+        Non-linearity of the gate's first half (HDN: ELU, its block non-linearity).
+    upsample : {"nearest", "transposed"}
+        Where a top-down level upsamples: nearest x2 + 1x1 conv, or a 3x3 stride-2
+        transposed convolution (HDN).
+    std_param : {"softplus", "exp"}
+        Standard deviations of q and p: ``softplus(s)``, or ``exp(s / 2)`` (HDN).
+    final_blocks : int
+        Residual blocks of the final top-down block (HDN: ``blocks_per_level``).
+    padding_mode : {"replicate", "zeros"}
+        Padding of the stem's 5x5, the downsampling 3x3 and the stochastic layers'
+        convolutions (HDN: zeros; the residual blocks always pad with zeros).
     """
 
     def __init__(
@@ -199,13 +281,24 @@ class LadderVAE(nn.Module):
         batchnorm: bool = True,
         dropout: float = 0.0,
         blocks_per_level: int = 1,
+        activation: Literal["mish", "elu"] = "mish",
+        gate_activation: Literal["tanh", "elu"] = "tanh",
+        upsample: Literal["nearest", "transposed"] = "nearest",
+        std_param: Literal["softplus", "exp"] = "softplus",
+        final_blocks: int = 1,
+        padding_mode: Literal["replicate", "zeros"] = "replicate",
     ) -> None:
         super().__init__()
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if int(blocks_per_level) < 1:
             raise ValueError(f"blocks_per_level must be >= 1, got {blocks_per_level}")
+        if int(final_blocks) < 1:
+            raise ValueError(f"final_blocks must be >= 1, got {final_blocks}")
         nb = int(blocks_per_level)
+        act = ACTIVATIONS[_choice("activation", activation, ACTIVATIONS)]
+        pad = _choice("padding_mode", padding_mode, PADDING_MODES)
+        _choice("upsample", upsample, UPSAMPLE)
         z_dims = [int(z) for z in z_dims]
         downsample = [True] * len(z_dims) if downsample is None else [bool(d) for d in downsample]
         if len(downsample) != len(z_dims):
@@ -219,51 +312,46 @@ class LadderVAE(nn.Module):
         if self.n_levels - 1 in self.uncond_levels:
             raise ValueError("the top level cannot be unconditional")
         c = n_filters
-        bn = batchnorm
-        dp = float(dropout)
+        rb = {
+            "batchnorm": batchnorm,
+            "dropout": float(dropout),
+            "activation": activation,
+            "gate_activation": gate_activation,
+        }
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c, 5, padding=2, padding_mode="replicate"),
-            nn.Mish(),
-            ResBlock(c, batchnorm=bn, dropout=dp),
+            nn.Conv2d(in_channels, c, 5, padding=2, padding_mode=pad),
+            act(),
+            ResBlock(c, **rb),
         )
         self.bottom_up = nn.ModuleList(
             nn.Sequential(
-                *(
-                    [nn.Conv2d(c, c, 3, stride=2, padding=1, padding_mode="replicate")]
-                    if down
-                    else []
-                ),
-                *(ResBlock(c, batchnorm=bn, dropout=dp) for _ in range(nb)),
+                *([nn.Conv2d(c, c, 3, stride=2, padding=1, padding_mode=pad)] if down else []),
+                *(ResBlock(c, **rb) for _ in range(nb)),
             )
             for down in downsample
         )
         top = self.n_levels - 1
         self.stochastic = nn.ModuleList(
-            NormalLayer(c, z, top=(i == top)) for i, z in enumerate(z_dims)
+            NormalLayer(c, z, top=(i == top), std_param=std_param, padding_mode=pad)
+            for i, z in enumerate(z_dims)
         )
         self.q_merge = nn.ModuleList(
-            nn.Identity() if i == top else Merge(c, batchnorm=bn, dropout=dp)
-            for i in range(self.n_levels)
+            nn.Identity() if i == top else Merge(c, **rb) for i in range(self.n_levels)
         )
         self.skip_merge = nn.ModuleList(
-            nn.Identity() if i == top else Merge(c, batchnorm=bn, dropout=dp)
-            for i in range(self.n_levels)
+            nn.Identity() if i == top else Merge(c, **rb) for i in range(self.n_levels)
         )
         self.top_down = nn.ModuleList(
             nn.Sequential(
-                *(
-                    [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 1)]
-                    if down
-                    else []
-                ),
-                *(ResBlock(c, batchnorm=bn, dropout=dp) for _ in range(nb)),
+                *(_upsampling(c, upsample) if down else []),
+                *(ResBlock(c, **rb) for _ in range(nb)),
             )
             for down in downsample
         )
         self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], 1, 1))
         out_c = s_code_channels or c
         self.final = nn.Sequential(
-            ResBlock(c, batchnorm=bn, dropout=dp),
+            *(ResBlock(c, **rb) for _ in range(int(final_blocks))),
             *([nn.Conv2d(c, out_c, 1)] if out_c != c else []),
         )
         self.s_code_channels = out_c
