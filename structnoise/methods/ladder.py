@@ -16,8 +16,21 @@ Architecture (paper supplement 1.1; details as in the authors' DVLAE code):
 A residual block is 2 x (BatchNorm -> Mish -> 3x3 conv) followed by a gate (1x1 conv to
 2C channels, ``tanh(a) * sigmoid(b)``) and added to its input.
 
-Deviation from the authors' code: the top prior is one learnt vector broadcast over
-space, so it no longer ties the model to the training crop size.
+Two options choose between our defaults and the authors' network (``acbab39``):
+
+* ``gated_stem``: the stem's residual block has the gate (default) or not (the authors'
+  first block has none: ``C * 2C + 2C`` parameters fewer);
+* ``top_prior_size``: None (default) makes the top prior one learnt vector broadcast over
+  space, which does not tie the model to a crop size; ``(h, w)`` makes it a learnt
+  ``(2 z, h, w)`` tensor as in the authors' code, where ``(h, w)`` is the top level of the
+  training crop (``ceil(crop / multiple)``). On an input whose top level has another size
+  the tensor is repeated periodically (and cropped) to cover it: the KL of the top level
+  is then defined at any size (the authors' code can only compute it at the training
+  size). Denoising never reads the prior: z is drawn from q, which comes from the
+  bottom-up features, so predictions on larger images are not affected by it.
+
+``NormalLayer.std_floor`` (1e-6) is added to every softplus standard deviation; the
+authors' code has none (the equivalence check against their code sets it to 0).
 
 ``uncond_levels`` makes q equal p at those levels (HDN_{3-6} in the HDN paper: the
 posterior at the two highest-resolution levels is replaced by the prior, so those
@@ -98,6 +111,9 @@ class NormalLayer(nn.Module):
         The top level has no ``p`` head: its prior parameters are given.
     """
 
+    #: Added to every softplus standard deviation (numerical safety; 0 in the authors' code).
+    std_floor: float = 1e-6
+
     def __init__(self, channels: int, z_dim: int, *, top: bool = False) -> None:
         super().__init__()
         self.z_dim = z_dim
@@ -107,10 +123,9 @@ class NormalLayer(nn.Module):
         )
         self.out = nn.Conv2d(z_dim, channels, 3, padding=1, padding_mode="replicate")
 
-    @staticmethod
-    def _normal(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _normal(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, s = params.chunk(2, dim=1)
-        return mu, F.softplus(s) + 1e-6
+        return mu, F.softplus(s) + self.std_floor
 
     def forward(
         self,
@@ -185,6 +200,12 @@ class LadderVAE(nn.Module):
     blocks_per_level : int
         Residual blocks per level in the bottom-up and the top-down path (HDN uses 5; the
         stem and the final block keep one).
+    gated_stem : bool
+        Whether the stem's residual block has a gate (False in the authors' DVLAE code).
+    top_prior_size : (int, int), optional
+        None: the top prior is one learnt vector; ``(h, w)``: a learnt ``(2 z, h, w)``
+        tensor (the authors' code), repeated periodically on other sizes (see the module
+        documentation).
     """
 
     def __init__(
@@ -199,6 +220,8 @@ class LadderVAE(nn.Module):
         batchnorm: bool = True,
         dropout: float = 0.0,
         blocks_per_level: int = 1,
+        gated_stem: bool = True,
+        top_prior_size: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if not 0 <= dropout < 1:
@@ -224,7 +247,7 @@ class LadderVAE(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c, 5, padding=2, padding_mode="replicate"),
             nn.Mish(),
-            ResBlock(c, batchnorm=bn, dropout=dp),
+            ResBlock(c, batchnorm=bn, gated=bool(gated_stem), dropout=dp),
         )
         self.bottom_up = nn.ModuleList(
             nn.Sequential(
@@ -260,7 +283,10 @@ class LadderVAE(nn.Module):
             )
             for down in downsample
         )
-        self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], 1, 1))
+        ph, pw = (1, 1) if top_prior_size is None else (int(v) for v in top_prior_size)
+        if ph < 1 or pw < 1:
+            raise ValueError(f"top_prior_size must be positive, got {top_prior_size}")
+        self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], ph, pw))
         out_c = s_code_channels or c
         self.final = nn.Sequential(
             ResBlock(c, batchnorm=bn, dropout=dp),
@@ -328,6 +354,16 @@ class LadderVAE(nn.Module):
             bu.append(feats)
         return bu
 
+    def _top_prior_like(self, top: torch.Tensor) -> torch.Tensor:
+        """The top prior's parameters over the batch and spatial size of ``top``."""
+        prior = self.top_prior
+        h, w = top.shape[-2:]
+        ph, pw = prior.shape[-2:]
+        if (ph, pw) != (1, 1) and (ph, pw) != (h, w):
+            # a spatial prior on another size: repeat it periodically and crop
+            prior = prior.repeat(1, 1, -(-h // ph), -(-w // pw))[..., :h, :w]
+        return prior.expand(top.shape[0], -1, h, w)
+
     def decode_top_down(
         self,
         bu: Sequence[torch.Tensor],
@@ -359,7 +395,7 @@ class LadderVAE(nn.Module):
         for i in reversed(range(self.n_levels)):
             layer = self.stochastic[i]
             if i == self.n_levels - 1:
-                p_in = self.top_prior.expand(bu[i].shape[0], -1, *bu[i].shape[-2:])
+                p_in = self._top_prior_like(bu[i])
                 q_in = bu[i]
             else:
                 p_in = out
