@@ -507,7 +507,12 @@ def _load_weights_only(path: Path) -> tuple[Any, list[str]]:
         return torch.load(path, map_location="cpu", weights_only=True), []
     except pickle.UnpicklingError:
         pass
-    names = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:
+        raise AuthorsFormatError(f"{path.name} is not a torch checkpoint ({exc})") from None
+    try:
+        names = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise AuthorsFormatError(f"{path.name} is not a torch checkpoint ({exc})") from None
     refused = [n for n in names if not _allowed_placeholder(n)]
     if refused:
         raise AuthorsFormatError(
