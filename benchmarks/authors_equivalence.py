@@ -26,6 +26,10 @@ What is set up to make the comparison exact, and why it is fair:
 * Both networks run in float64 (``--dtype``), so summation-order differences stay near
   1e-15 and the tolerances can be tight. Tolerances (scale-relative, see below) are
   1e-9 in float64 and 1e-4 in float32; counts, the mapping and the import must be exact.
+  In float32 the biases of convolutions followed by BatchNorm are left out of the
+  parameters after the step: their gradient is zero analytically, float32 rounding
+  leaves about 1e-8, and Adamax's step ``g / (|g| + 1e-8)`` turns that into a fraction of
+  the learning rate in either implementation.
 * Our two numerical floors are set to 0 for the check, as the authors have none:
   ``scale_floor`` of the mixture scales (1e-3 in our profiles) and ``std_floor`` of the
   latent standard deviations (1e-6). Everything else is our code as it trains.
@@ -331,7 +335,7 @@ def run_config(mods, preset: str, axis: str, args, tol: float) -> list[Check]:
     )
     same_keys = set(back) == set(state)
     add(
-        "mapping ours -> theirs -> ours",
+        "mapping theirs -> ours -> theirs",
         worst if same_keys else math.inf,
         0.0,
         exact=True,
@@ -523,8 +527,15 @@ def run_config(mods, preset: str, axis: str, args, tol: float) -> list[Check]:
     d, r, where = _diff_dict({k: after_o[k] for k in stats}, {k: after_t[k] for k in stats})
     same_counts = all(torch.equal(after_o[k], after_t[k]) for k in counts)
     add("BatchNorm running statistics", d if same_counts else math.inf, r, note=f"largest: {where}")
+    note = ""
+    if args.dtype != "float64":
+        # biases of convolutions followed by BatchNorm: zero gradient analytically, so their
+        # Adamax step g / (|g| + 1e-8) follows rounding noise, which float32 makes ~1e-8
+        zero = {k for k in params if k.endswith("body.2.bias")}
+        params -= zero
+        note = f"; {len(zero)} biases before BatchNorm left out (zero gradient analytically)"
     d, r, where = _diff_dict({k: after_o[k] for k in params}, {k: after_t[k] for k in params})
-    add("parameters after one Adamax step", d, r, note=f"largest: {where}")
+    add("parameters after one Adamax step", d, r, note=f"largest: {where}{note}")
     print(f"  {config}: training steps {seconds:.0f} s", flush=True)
     return checks
 
