@@ -28,6 +28,17 @@ which include the pickled sub-modules themselves; the classes named in the check
 checkpoint runs. Anything else is refused with the list of what it names.
 :func:`import_checkpoint` writes a saved ``dvlae-small`` / ``dvlae-large`` model that
 ``structnoise denoise`` loads (``structnoise import-authors``).
+
+Denoising with the imported weights computes what their ``predict_step`` computes (the
+same network, BatchNorm in evaluation mode, the mean of posterior samples), except:
+
+* sides that are not a multiple of ``2 ** downsamplings`` (64 small, 128 large) are padded
+  by replication at the bottom and right here, with zeros around the centre there, so
+  the border pixels of such images differ;
+* images larger than the tile (512) are denoised in overlapping tiles here, whole there;
+* our latent standard deviations carry a floor of 1e-6 (theirs none); the AR decoder,
+  where our mixture scales carry a floor of 1e-3, is not used for denoising;
+* the posterior samples are drawn from a seeded generator (the same result every run).
 """
 
 from __future__ import annotations
