@@ -374,12 +374,15 @@ def _denoise(model, x: np.ndarray, options: dict[str, Any], declared) -> np.ndar
 
 
 def add_commands(app: typer.Typer) -> None:
-    """Add ``train`` and ``denoise`` to the ``structnoise`` command.
+    """Add ``train``, ``denoise`` and ``import-authors`` to the ``structnoise`` command.
 
     Parameters
     ----------
     app : typer.Typer
         The root application.
     """
+    from structnoise.methods.authors_cli import import_authors_command
+
     app.command("train")(train_command)
     app.command("denoise")(denoise_command)
+    app.command("import-authors")(import_authors_command)

@@ -16,8 +16,21 @@ Architecture (paper supplement 1.1; details as in the authors' DVLAE code):
 A residual block is 2 x (BatchNorm -> Mish -> 3x3 conv) followed by a gate (1x1 conv to
 2C channels, ``tanh(a) * sigmoid(b)``) and added to its input.
 
-Deviation from the authors' code: the top prior is one learnt vector broadcast over
-space, so it no longer ties the model to the training crop size.
+Two options choose between our defaults and the authors' network (``acbab39``):
+
+* ``gated_stem``: the stem's residual block has the gate (default) or not (the authors'
+  first block has none: ``C * 2C + 2C`` parameters fewer);
+* ``top_prior_size``: None (default) makes the top prior one learnt vector broadcast over
+  space, which does not tie the model to a crop size; ``(h, w)`` makes it a learnt
+  ``(2 z, h, w)`` tensor as in the authors' code, where ``(h, w)`` is the top level of the
+  training crop (``ceil(crop / multiple)``). On an input whose top level has another size
+  the tensor is repeated periodically (and cropped) to cover it: the KL of the top level
+  is then defined at any size (the authors' code can only compute it at the training
+  size). Denoising never reads the prior: z is drawn from q, which comes from the
+  bottom-up features, so predictions on larger images are not affected by it.
+
+``NormalLayer.std_floor`` (1e-6) is added to every softplus standard deviation; the
+authors' code has none (the equivalence check against their code sets it to 0).
 
 Options for HDN's network (juglab/HDN), all off by default (the defaults build the network
 above, with unchanged state dicts): ``activation="elu"`` (stem and residual blocks),
@@ -148,6 +161,9 @@ class NormalLayer(nn.Module):
         Padding of the three convolutions.
     """
 
+    #: Added to every softplus standard deviation (numerical safety; 0 in the authors' code).
+    std_floor: float = 1e-6
+
     def __init__(
         self,
         channels: int,
@@ -171,7 +187,7 @@ class NormalLayer(nn.Module):
         mu, s = params.chunk(2, dim=1)
         if self.std_param == "exp":
             return mu, torch.exp(0.5 * s)
-        return mu, F.softplus(s) + 1e-6
+        return mu, F.softplus(s) + self.std_floor
 
     def forward(
         self,
@@ -253,6 +269,12 @@ class LadderVAE(nn.Module):
     blocks_per_level : int
         Residual blocks per level in the bottom-up and the top-down path (HDN uses 5; the
         stem keeps one).
+    gated_stem : bool
+        Whether the stem's residual block has a gate (False in the authors' DVLAE code).
+    top_prior_size : (int, int), optional
+        None: the top prior is one learnt vector; ``(h, w)``: a learnt ``(2 z, h, w)``
+        tensor (the authors' code), repeated periodically on other sizes (see the module
+        documentation).
     activation : {"mish", "elu"}
         Non-linearity of the stem and the residual blocks (HDN: ELU).
     gate_activation : {"tanh", "elu"}
@@ -281,6 +303,8 @@ class LadderVAE(nn.Module):
         batchnorm: bool = True,
         dropout: float = 0.0,
         blocks_per_level: int = 1,
+        gated_stem: bool = True,
+        top_prior_size: Sequence[int] | None = None,
         activation: Literal["mish", "elu"] = "mish",
         gate_activation: Literal["tanh", "elu"] = "tanh",
         upsample: Literal["nearest", "transposed"] = "nearest",
@@ -321,7 +345,7 @@ class LadderVAE(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, c, 5, padding=2, padding_mode=pad),
             act(),
-            ResBlock(c, **rb),
+            ResBlock(c, gated=bool(gated_stem), **rb),
         )
         self.bottom_up = nn.ModuleList(
             nn.Sequential(
@@ -348,7 +372,10 @@ class LadderVAE(nn.Module):
             )
             for down in downsample
         )
-        self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], 1, 1))
+        ph, pw = (1, 1) if top_prior_size is None else (int(v) for v in top_prior_size)
+        if ph < 1 or pw < 1:
+            raise ValueError(f"top_prior_size must be positive, got {top_prior_size}")
+        self.top_prior = nn.Parameter(torch.zeros(1, 2 * z_dims[-1], ph, pw))
         out_c = s_code_channels or c
         self.final = nn.Sequential(
             *(ResBlock(c, **rb) for _ in range(int(final_blocks))),
@@ -416,6 +443,16 @@ class LadderVAE(nn.Module):
             bu.append(feats)
         return bu
 
+    def _top_prior_like(self, top: torch.Tensor) -> torch.Tensor:
+        """The top prior's parameters over the batch and spatial size of ``top``."""
+        prior = self.top_prior
+        h, w = top.shape[-2:]
+        ph, pw = prior.shape[-2:]
+        if (ph, pw) != (1, 1) and (ph, pw) != (h, w):
+            # a spatial prior on another size: repeat it periodically and crop
+            prior = prior.repeat(1, 1, -(-h // ph), -(-w // pw))[..., :h, :w]
+        return prior.expand(top.shape[0], -1, h, w)
+
     def decode_top_down(
         self,
         bu: Sequence[torch.Tensor],
@@ -447,7 +484,7 @@ class LadderVAE(nn.Module):
         for i in reversed(range(self.n_levels)):
             layer = self.stochastic[i]
             if i == self.n_levels - 1:
-                p_in = self.top_prior.expand(bu[i].shape[0], -1, *bu[i].shape[-2:])
+                p_in = self._top_prior_like(bu[i])
                 q_in = bu[i]
             else:
                 p_in = out

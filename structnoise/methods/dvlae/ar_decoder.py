@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from structnoise.methods.vae.device import at_least_float32
+
 #: Blocks of the AR decoder (4 stages x (dilated, undilated)), as in the paper.
 N_BLOCKS = 8
 _PAPER_DILATIONS = (1, 1, 2, 1, 2, 1, 1, 1)
@@ -229,7 +231,7 @@ class ARDecoder(nn.Module):
             h = block(h, c)
         # mixture parameters in float32 even under bfloat16 autocast
         with torch.autocast(h.device.type, enabled=False):
-            return self.out(h.float())
+            return self.out(at_least_float32(h))
 
     def forward(self, x: torch.Tensor, s_code: torch.Tensor) -> torch.Tensor:
         """Mixture parameters for every pixel of ``x`` given ``s_code``.

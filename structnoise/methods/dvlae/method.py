@@ -175,7 +175,7 @@ class DVLAE(LadderMethod):
         if rf is None:
             rf = self.params["rf"] if self.params["rf"] != "auto" else AUTO_RF_MAX
         overrides.update(rf=rf, axis=self.params["axis"], n_gaussians=self.params["n_gaussians"])
-        return resolve_architecture(self.variant, PROFILES[self.profile], overrides)
+        return resolve_architecture(self.variant, self.training_profile, overrides)
 
     def _new_network(self) -> DVLAENet:
         return DVLAENet(self.arch)

@@ -22,6 +22,7 @@ from torch import nn
 
 from structnoise.methods.dvlae.ar_decoder import ARDecoder
 from structnoise.methods.ladder import LadderVAE
+from structnoise.methods.vae.device import at_least_float32
 from structnoise.methods.vae.network import LadderSignalNet, count_parameters
 
 __all__ = ["Architecture", "DVLAENet", "Losses", "SignalDecoder", "count_parameters"]
@@ -53,6 +54,20 @@ class Architecture:
         Mixture components of the AR likelihood.
     scale_floor : float
         Smallest mixture scale (normalised units).
+    gated_stem : bool
+        Whether the encoder stem's residual block has a gate (True; the authors' code
+        has none there).
+    top_prior : {"vector", "spatial"}
+        The top level's learnt prior: one vector broadcast over space (ours), or a
+        spatial tensor sized for the training crop (the authors' code; see
+        :class:`~structnoise.methods.ladder.LadderVAE` for other sizes).
+    prior_crop : int or None
+        Side of the training crop a spatial prior is sized for: its spatial size is
+        ``ceil(prior_crop / 2 ** downsamplings)`` (the top level of that crop, as the
+        authors size it). Required by ``top_prior="spatial"``.
+    shared_sd_middle : bool
+        Whether the signal decoder's middle convolutions share one set of weights (the
+        authors' code at ``acbab39``, a list-multiplication slip) or not (ours).
     """
 
     n_filters: int = 64
@@ -65,10 +80,31 @@ class Architecture:
     axis: Literal["horizontal", "vertical"] = "horizontal"
     n_gaussians: int = 3
     scale_floor: float = 1e-3
+    gated_stem: bool = True
+    top_prior: Literal["vector", "spatial"] = "vector"
+    prior_crop: int | None = None
+    shared_sd_middle: bool = False
 
     def to_dict(self) -> dict:
         """JSON-serialisable copy."""
         return asdict(self)
+
+    def top_prior_size(self) -> tuple[int, int] | None:
+        """Spatial size of the top prior (None for a vector prior).
+
+        Returns
+        -------
+        (int, int) or None
+        """
+        if self.top_prior == "vector":
+            return None
+        if self.top_prior != "spatial":
+            raise ValueError(f"top_prior must be 'vector' or 'spatial', got {self.top_prior!r}")
+        if self.prior_crop is None or int(self.prior_crop) < 1:
+            raise ValueError("a spatial top prior needs prior_crop (the training crop side)")
+        m = 2 ** sum(bool(d) for d in self.downsample)
+        side = -(-int(self.prior_crop) // m)
+        return side, side
 
 
 class SignalDecoder(nn.Module):
@@ -84,20 +120,36 @@ class SignalDecoder(nn.Module):
         Number of convolutions (at least 2).
     out_channels : int
         Image channels.
+    shared_middle : bool
+        One convolution (the same weights) for every middle layer, as in the authors'
+        code at ``acbab39``; it appears once among the parameters and under each of its
+        positions in the state dict.
     """
 
     def __init__(
-        self, in_channels: int, n_filters: int, n_layers: int = 4, out_channels: int = 1
+        self,
+        in_channels: int,
+        n_filters: int,
+        n_layers: int = 4,
+        out_channels: int = 1,
+        *,
+        shared_middle: bool = False,
     ) -> None:
         super().__init__()
         if n_layers < 2:
             raise ValueError(f"the signal decoder needs at least 2 layers, got {n_layers}")
         layers: list[nn.Module] = []
         c = in_channels
+        middle: nn.Module | None = None
         for i in range(n_layers):
             last = i == n_layers - 1
             c_out = out_channels if last else n_filters
-            layers.append(nn.Conv2d(c, c_out, 3, padding=1, padding_mode="reflect"))
+            if shared_middle and 0 < i < n_layers - 1:
+                if middle is None:
+                    middle = nn.Conv2d(c, c_out, 3, padding=1, padding_mode="reflect")
+                layers.append(middle)
+            else:
+                layers.append(nn.Conv2d(c, c_out, 3, padding=1, padding_mode="reflect"))
             if not last:
                 layers.append(nn.ReLU(inplace=True))
             c = c_out
@@ -108,7 +160,7 @@ class SignalDecoder(nn.Module):
         # the output layer always runs in float32 (the denoised image keeps its precision
         # when the rest runs under bfloat16 autocast)
         with torch.autocast(h.device.type, enabled=False):
-            return self.net[-1](h.float())
+            return self.net[-1](at_least_float32(h))
 
 
 @dataclass
@@ -145,6 +197,8 @@ class DVLAENet(LadderSignalNet):
             n_filters=arch.n_filters,
             z_dims=arch.z_dims,
             downsample=arch.downsample,
+            gated_stem=arch.gated_stem,
+            top_prior_size=arch.top_prior_size(),
         )
         self.ar = ARDecoder(
             arch.n_filters,
@@ -154,7 +208,9 @@ class DVLAENet(LadderSignalNet):
             n_gaussians=arch.n_gaussians,
             scale_floor=arch.scale_floor,
         )
-        self.sd = SignalDecoder(arch.n_filters, arch.sd_filters, arch.sd_layers)
+        self.sd = SignalDecoder(
+            arch.n_filters, arch.sd_filters, arch.sd_layers, shared_middle=arch.shared_sd_middle
+        )
 
     def to_signal(self, s_code: torch.Tensor) -> torch.Tensor:
         """The signal decoder's image from the s_code."""
@@ -175,14 +231,14 @@ class DVLAENet(LadderSignalNet):
         out = self.vae(x)
         n_pix = x.shape[0] * x.shape[1] * x.shape[2] * x.shape[3]
         # Under autocast the convolutions run in reduced precision; the loss terms are
-        # always computed in float32.
-        kl_levels = torch.stack([k.float().sum() for k in out.kl]) / n_pix
+        # always computed in float32 (or float64 for a float64 network).
+        kl_levels = torch.stack([at_least_float32(k).sum() for k in out.kl]) / n_pix
         per_pixel = torch.tensor([k.numel() / n_pix for k in out.kl], device=x.device)
-        params = self.ar(x, out.s_code).float()
-        x32 = x.float()
+        params = at_least_float32(self.ar(x, out.s_code))
+        x32 = at_least_float32(x)
         nll = -self.ar.log_likelihood(x32, params).mean()
         s_hat = self.sd(out.s_code.detach())
-        sd = F.mse_loss(s_hat.float(), x32)
+        sd = F.mse_loss(at_least_float32(s_hat), x32)
         return Losses(
             nll=nll, kl=kl_levels.sum(), kl_levels=kl_levels, sd=sd, latents_per_pixel=per_pixel
         )

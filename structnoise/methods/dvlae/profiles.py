@@ -3,21 +3,33 @@
 Presets: the paper's two models (supplement 1.1), with the sizes of the authors' code
 (commit ``acbab39``), which is what the parameter counts refer to:
 
-========  ======  ============  =========  =========  ==========  ===========
-preset    levels  downsampling  filters C  z / level  AR filters  parameters
-========  ======  ============  =========  =========  ==========  ===========
-small     6       every level   64         32         64          ~3.15 M
-large     14      every other   128        64         64          ~26.1 M
-========  ======  ============  =========  =========  ==========  ===========
+========  ======  ============  =========  =========  ==========  ==========  ==========
+preset    levels  downsampling  filters C  z / level  AR filters  ``paper``   ``quick``
+========  ======  ============  =========  =========  ==========  ==========  ==========
+small     6       every level   64         32         64          3,104,778   (narrower)
+large     14      every other   128        64         64          25,941,386  (narrower)
+========  ======  ============  =========  =========  ==========  ==========  ==========
+
+The ``paper`` profile builds the authors' network exactly (the counts above are theirs,
+and their weights map one to one, :mod:`structnoise.methods.authors`); three architecture
+options differ from our defaults, which the other profiles keep:
+
+* ``gated_stem=False``: the authors' stem residual block has no gate (``C * 2C + 2C``
+  parameters: 8,320 small, 33,024 large);
+* ``top_prior="spatial"``: their top prior is a learnt tensor over the top level of the
+  training crop (``ceil(crop / 2 ** downsamplings)`` on a side: 4 x 4 small, 2 x 2 large
+  for 256 crops), ours one vector; ``prior_crop`` follows the profile's ``crop``. Other
+  sizes repeat it periodically; denoising never reads it (see
+  :class:`~structnoise.methods.ladder.LadderVAE`);
+* ``shared_sd_middle=True``: the two middle layers of their signal decoder share weights
+  (a list-multiplication slip at ``acbab39``, -36,928 small / -147,584 large); ours do not.
 
 Readings where the paper and the code differ (counts are of the whole model: ladder VAE +
 AR decoder + signal decoder):
 
 * Signal decoder width: the text says 128 filters; the authors' code builds it with ``C``
   filters (64 small, 128 large). We follow the code (it produced the paper's numbers and
-  its parameter counts, about 3.1 M and 25.9 M); the large model is the same either way.
-  Unlike the code at ``acbab39`` the two middle layers do not share weights (that was a
-  list-multiplication slip), which adds 37 k (small) / 148 k (large) parameters.
+  its parameter counts); the large model is the same either way.
 * Latent size of the large model's top level: the text says 128, the code uses 64 like
   every other level; we follow the code.
 * The AR decoder's output head is one 1x1 convolution (as in the authors' training
@@ -203,6 +215,7 @@ PAPER = TrainingProfile(
     plateau_factor=0.1,
     early_stop_patience=100,
     free_bits=0.0,
+    arch={"gated_stem": False, "top_prior": "spatial", "shared_sd_middle": True},
     kl_warmup_steps=0,
     notes="Paper: random 256x256 crops, batch 16 as 4 accumulated batches of 4, Adamax 2e-3, "
     "ReduceLROnPlateau(0.1, patience 50 epochs), early stop after 100 epochs, at most 80k "
@@ -284,7 +297,8 @@ def resolve_architecture(
     preset : {"small", "large"}
         The paper's model.
     profile : TrainingProfile
-        Its ``arch`` and ``n_levels`` apply first.
+        Its ``arch`` and ``n_levels`` apply first; a spatial top prior without
+        ``prior_crop`` is sized for its ``crop``.
     overrides : dict, optional
         Explicit :class:`Architecture` fields (``None`` values are ignored); ``z_dims``
         may be one int for all levels; ``n_levels`` keeps the lowest levels.
@@ -317,6 +331,9 @@ def resolve_architecture(
     if unknown:
         raise ValueError(f"unknown DVLAE architecture field(s): {sorted(unknown)}")
     arch = replace(arch, **changes)
+    if arch.top_prior == "spatial" and arch.prior_crop is None:
+        arch.prior_crop = int(profile.crop)
+    arch.top_prior_size()  # checks the prior options
     if len(arch.z_dims) != len(arch.downsample):
         raise ValueError(
             f"z_dims has {len(arch.z_dims)} levels but the network has {len(arch.downsample)}"

@@ -2,9 +2,10 @@
 
 As in the paper and the authors' code: the VAE and the AR decoder share one Adamax
 optimiser (loss: negative ELBO), the signal decoder has its own (loss: MSE on the
-detached s_code); each has a ReduceLROnPlateau schedule on its validation loss (or the
-profile's budget schedule); early stopping watches the validation signal-decoder loss
-(the monitor of the authors' training notebook). The loop around it (crops, budget,
+detached s_code); gradients are summed over the ``accumulate`` batches of a step; each
+optimiser has a ReduceLROnPlateau schedule on its validation loss (or the profile's budget
+schedule); early stopping watches the validation signal-decoder loss (the monitor of the
+authors' training notebook). The loop around it (crops, budget,
 weight average, divergence guard) is the shared one of
 :func:`structnoise.methods.vae.training.fit_network`.
 """
@@ -139,7 +140,11 @@ class DVLAEModule(LadderModule):
         prof = self.prof
         losses = self.losses(batch)
         loss = losses.nll + self.kl_term(losses)
-        total = (loss + losses.sd) / prof.accumulate
+        # Gradients are summed over the accumulated batches, as in the authors' code. (Adamax
+        # is invariant to their scale but for its eps, so averaging them instead would
+        # change the steps of parameters with small gradients; with accumulate=1 it is
+        # the same.)
+        total = loss + losses.sd
         opts = self.optimizers()
         self.step_loss = float(total.detach())
         if math.isfinite(self.step_loss):

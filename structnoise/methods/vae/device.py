@@ -118,6 +118,24 @@ def autocast(precision: str, device: str):
     return torch.autocast("cuda" if is_cuda(device) else "cpu", dtype=torch.bfloat16)
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 if it is in a narrower float type (bfloat16, float16), else ``t``.
+
+    Loss terms and output layers run in float32 under bfloat16 autocast; a float64
+    network (the equivalence check against the authors' code) stays in float64.
+
+    Parameters
+    ----------
+    t : torch.Tensor
+        Any floating-point tensor.
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def memory_format(channels_last: bool) -> torch.memory_format:
     """``torch.channels_last`` or the default contiguous layout.
 
