@@ -36,38 +36,13 @@ The implementation:
   drawn in batches from one bottom-up pass per tile; HDN_{3-6} uses the prior *mean* at
   its unconditional levels, as the HDN code does at prediction.
 
-How ``fit`` uses its inputs (see :meth:`HDN.fit`)::
+How ``fit`` uses its inputs is in :meth:`HDN.fit`: clean images (or a pseudo ground truth,
+or a fitted noise model) only calibrate the noise model and are never a training target.
+The benchmark calls ``fit(train_noisy, train_clean, extra_noisy=test_noisy)``: the noise
+model sees only the training pairs, the VAE every noisy image.
 
-    model.fit(noisy, clean)                      # NM from (noisy, clean); VAE on noisy
-    model.fit(noisy, clean, extra_noisy=more)    # ... VAE on noisy + more (e.g. test images)
-    model.fit(noisy, signal=pseudo_clean)        # NM from a pseudo ground truth
-    model.fit(noisy, noise_model=nm)             # a GMMNoiseModel fitted elsewhere
-
-Clean images are never a training target: they only calibrate the noise model. The
-benchmark therefore calls ``fit(train_noisy, train_clean, extra_noisy=test_noisy)``: the
-noise model sees only the training pairs, the VAE every noisy image (as for the other
-unsupervised methods).
-
-Deviations from the HDN code, each for a reason:
-
-* HDN_{3-6}: the HDN code computes ``q`` at the unconditional levels with its own
-  convolution from the top-down features (a distribution that ignores ``x`` there, but
-  differs from ``p``); here ``q`` *is* ``p`` (the DVLAE paper's description: "the
-  posterior is replaced by the prior"), so those levels have exactly zero KL and are left
-  out of the free-bits term.
-* The top prior is one learnt vector broadcast over space (the ladder's choice), so the
-  model is not tied to the training crop size; HDN learns a tensor of the top level's
-  size for its training crops, which for 64x64 crops and 6 levels is 1x1: the same.
-* The stem's residual block is gated (HDN's code: not gated; 8,320 parameters at 64
-  filters); inputs are padded (replicate) at the bottom and right to a multiple of 64
-  (HDN: zeros, centred), which only matters for sides that are not multiples of 64.
-* One batch of 64 crops instead of 8 accumulated "virtual" batches of 8.
-* Validation: HDN validates on held-out frames; with ``val=None`` the ``paper`` profile
-  holds out 15 % of the images (seeded), the ``quick``/``smoke`` profiles validate on fixed
-  crops of the training images (the loss is then a smoothed training loss for the
-  learning-rate schedule; a VAE denoiser is fitted to the images it denoises anyway).
-* The training stops after the last step (HDN evaluates its "last" weights as well).
-* ``min_sigma``: see :mod:`structnoise.methods.hdn_noise` (HDN's 50 is in camera counts).
+Deviations from the HDN code, each with its reason, are listed in
+:mod:`structnoise.methods.hdn_network`.
 
 Profiles (``smoke``/``quick``/``paper``) are listed in :data:`PROFILES`
 (:mod:`structnoise.methods.hdn_profiles`), each value with its reason.
@@ -84,7 +59,8 @@ import numpy as np
 
 from structnoise._validate import as_stack
 from structnoise.methods.base import MethodInfo, fold_axes
-from structnoise.methods.hdn_noise import GMMNoiseModel, calibration_source
+from structnoise.methods.hdn_calibration import calibration_source
+from structnoise.methods.hdn_noise import GMMNoiseModel
 from structnoise.methods.hdn_profiles import (
     ARCH_FIELDS,
     INFOS,

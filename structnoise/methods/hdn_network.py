@@ -8,6 +8,27 @@
   every conditioned level with free bits (each sample's KL of each level is clamped from
   below at ``free_bits`` nats, then averaged over the batch, summed over levels) divided
   by the number of pixels.
+
+Deviations from the HDN code, each for a reason:
+
+* HDN_{3-6}: the HDN code computes ``q`` at the unconditional levels with its own
+  convolution from the top-down features (a distribution that ignores ``x`` there, but
+  differs from ``p``); here ``q`` *is* ``p`` (the DVLAE paper's description: "the
+  posterior is replaced by the prior"), so those levels have exactly zero KL and are left
+  out of the free-bits term.
+* The top prior is one learnt vector broadcast over space (the ladder's choice), so the
+  model is not tied to the training crop size; HDN learns a tensor of the top level's
+  size for its training crops, which for 64x64 crops and 6 levels is 1x1: the same.
+* The stem's residual block is gated (HDN's code: not gated; 8,320 parameters at 64
+  filters); inputs are padded (replicate) at the bottom and right to a multiple of 64
+  (HDN: zeros, centred), which only matters for sides that are not multiples of 64.
+* One batch of 64 crops instead of 8 accumulated "virtual" batches of 8.
+* Validation: HDN validates on held-out frames; with ``val=None`` the ``paper`` profile
+  holds out 15 % of the images (seeded), the ``quick``/``smoke`` profiles validate on fixed
+  crops of the training images (the loss is then a smoothed training loss for the
+  learning-rate schedule; a VAE denoiser is fitted to the images it denoises anyway).
+* The training stops after the last step (HDN evaluates its "last" weights as well).
+* ``min_sigma``: see :mod:`structnoise.methods.hdn_noise` (HDN's 50 is in camera counts).
 """
 
 from __future__ import annotations
