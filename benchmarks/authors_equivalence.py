@@ -85,6 +85,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from structnoise.provenance import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -119,16 +121,6 @@ def _git(*args: str, cwd: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return out.strip()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _versions() -> dict[str, str]:
@@ -714,7 +706,7 @@ def main(argv=None) -> int:
             ),
             "authors_repo": "krulllab/DVLAE",
             "authors_commit": _git("rev-parse", "--short=10", "HEAD", cwd=authors),
-            "machine": f"{_cpu_model()} ({os.cpu_count()} CPUs), {platform.system()}",
+            "machine": f"{cpu_model()} ({os.cpu_count()} CPUs), {platform.system()}",
             "threads": torch.get_num_threads(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": _versions(),

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from structnoise.provenance import portable_command
+
 #: AR receptive field per noise model, read from the noise autocorrelation as the paper read
 #: its SN2V masks: the stripe noise's correlation (a sigma-1 blur) is gone after ~3 pixels,
 #: twice that is 6; the checkerboard's column pattern never decays: the paper's 40.
@@ -219,7 +221,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.set = dict(_parse_kv(kv) for kv in args.set)
     meta = {
-        "command": " ".join(["python", *sys.argv]),
+        "command": portable_command(sys.argv),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "load_start": [round(v, 2) for v in os.getloadavg()],
     }

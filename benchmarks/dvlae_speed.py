@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from structnoise.provenance import portable_command
+
 HERE = Path(__file__).resolve()
 
 
@@ -268,7 +270,7 @@ def main(argv=None) -> int:
     impls = [("ours", "bf16"), ("ours", "32"), ("theirs", "32")]
     report: dict = {
         "meta": {
-            "command": " ".join(["python", *sys.argv]),
+            "command": portable_command(sys.argv),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
             "load_start": os.getloadavg(),
         },

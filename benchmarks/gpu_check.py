@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from structnoise.provenance import commit_label
+
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENCE_SCRIPT = ROOT / "benchmarks" / "authors_equivalence.py"
 
@@ -392,21 +394,7 @@ def environment(device: str) -> dict:
     import numpy
     import torch
 
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short=10", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "structnoise", "benchmarks"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        commit += " (modified)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    commit = commit_label(ROOT, ("structnoise", "benchmarks"))
     env = {
         "commit": commit,
         "python": platform.python_version(),

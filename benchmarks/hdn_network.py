@@ -32,6 +32,8 @@ import time
 import types
 from pathlib import Path
 
+from structnoise.provenance import commit_label
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The paper profile's network options (HDN's code).
@@ -207,24 +209,6 @@ def effect_worker(variant: str, steps: int, samples: int) -> dict:
 VARIANTS = ("shared-ladder", "hdn-options", "hdn-options-ungated-stem")
 
 
-def _commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short=10", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "structnoise", "benchmarks"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return sha + (" (modified)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _command(argv: list[str]) -> str:
     """The command line, with the folders given replaced by placeholders (no local paths)."""
     words, hide = ["python", "benchmarks/hdn_network.py"], {"--hdn": "HDN_DIR", "--out": "OUT"}
@@ -313,7 +297,7 @@ def main(argv=None) -> int:
     report: dict = {
         "meta": {
             "command": _command(argv if argv is not None else sys.argv[1:]),
-            "commit": _commit(),
+            "commit": commit_label(ROOT, ("structnoise", "benchmarks")),
             "torch": torch.__version__,
             "python": platform.python_version(),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",

@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from structnoise.provenance import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The frames, by the dataset they come from.
@@ -176,16 +178,6 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _f(values) -> str:
     return " ".join(f"{v:+.3f}" for v in values)
 
@@ -256,7 +248,7 @@ def main() -> None:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "python": platform.python_version(),
-        "cpu": _cpu(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from structnoise.provenance import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Learnt methods and their fixed, step-bound settings.
@@ -178,7 +180,7 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count()},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
         "history_rows": steps,
     }
     out = Path(args.out)
@@ -205,16 +207,6 @@ def main() -> None:
     print("\n".join(lines))
     if any(d != 0.0 for _, _, d in rows):
         sys.exit(1)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

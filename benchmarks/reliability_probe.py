@@ -416,12 +416,9 @@ def provenance() -> dict:
             text=True,
         ).stdout.strip()
     )
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    from structnoise.provenance import cpu_model
+
+    cpu = cpu_model()
     return {
         "commit": commit,
         "package_code_modified": dirty,

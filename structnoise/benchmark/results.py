@@ -261,7 +261,7 @@ _PACKAGES = (
 
 def _git_info() -> dict[str, Any]:
     src = Path(__file__).resolve().parents[2]
-    info: dict[str, Any] = {"source": str(src)}
+    info: dict[str, Any] = {"source": src.name}  # the checkout's folder name, not its path
     try:
         info["commit"] = subprocess.run(
             ["git", "-C", str(src), "rev-parse", "HEAD"],
@@ -350,7 +350,9 @@ def write_provenance(
             previous = {}
     calls = previous.get("calls", [])
     if not finished:
-        calls.append({"started": now(), "argv": sys.argv, "cwd": os.getcwd()})
+        from structnoise.provenance import portable_argv
+
+        calls.append({"started": now(), "argv": portable_argv(sys.argv)})
     elif calls:
         calls[-1].update(finished=now(), wall_s=wall_s)
     data = {
