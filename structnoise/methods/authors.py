@@ -1,24 +1,9 @@
 """The authors' DVLAE weights in structnoise: the state-dict mapping and checkpoint import.
 
 The authors' code (krulllab/DVLAE at commit ``acbab39``) and the ``paper`` profile of
-``dvlae-small`` / ``dvlae-large`` build the same network (the profile's architecture
-options ``gated_stem=False``, ``top_prior="spatial"``, ``shared_sd_middle=True``), with
-other module names. :func:`from_authors` maps their state dict onto ours and
-:func:`to_authors` back; nothing is approximated:
-
-* most tensors are renamed (``vae.first_bottom_up`` -> ``vae.stem``,
-  ``vae.top_down_layers.{i}.merge`` -> ``vae.q_merge.{i}``, ...);
-* the eight 1x1 convolutions that condition the AR decoder's blocks on the s_code
-  (``noise_model.layers.layers.{b}.s_conv``) are one convolution with eight times the
-  outputs in ours (``ar.cond``): their weights are concatenated in block order;
-* the AR decoder's output channels are ordered ``(component, [logit, loc, scale])`` in
-  theirs and ``([logit, loc, scale], component)`` in ours: the output convolution's rows
-  are permuted;
-* their vertical decoder has a parameter-free rotation module first, which shifts the
-  block indices by one: the axis is read from the keys;
-* their first causal convolution keeps its mask as a buffer (``kernel_mask``) and zeroes
-  the weight's last tap in place at every forward pass; ours masks it in the forward
-  pass, so the stored tap is never read either way. The buffer is checked, not copied.
+``dvlae-small`` / ``dvlae-large`` build the same network with other module names;
+:func:`from_authors` maps their state dict onto ours and :func:`to_authors` back, exactly
+(how: :mod:`structnoise.methods.authors_mapping`).
 
 :func:`read_checkpoint` loads a Lightning checkpoint of the authors' notebooks safely:
 with ``torch.load(weights_only=True)``. Their ``DVLAE`` module saves its hyperparameters,
