@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 
 from structnoise._validate import as_stack, check_same_shape
@@ -53,3 +56,114 @@ def psnr_stack(gt, pred) -> np.ndarray:
     p, _ = as_stack(pred, name="pred")
     check_same_shape(g, p, ("gt", "pred"))
     return np.array([psnr(a, b) for a, b in zip(g, p, strict=True)])
+
+
+def ssim(gt, pred) -> float:
+    """Structural similarity of one image, data range as for :func:`psnr`.
+
+    scikit-image's ``structural_similarity(gt, pred, data_range=gt.max() - gt.min())``
+    with its defaults (7 x 7 uniform window, K1 = 0.01, K2 = 0.03): the data range is the
+    clean image's, the paper's convention for PSNR.
+
+    Parameters
+    ----------
+    gt, pred : array_like
+        The clean reference and the estimate, same 2-D shape.
+
+    Returns
+    -------
+    float
+        SSIM in [-1, 1].
+    """
+    from skimage.metrics import structural_similarity
+
+    gt = np.asarray(gt, dtype=np.float64)
+    pred = np.asarray(pred, dtype=np.float64)
+    check_same_shape(gt, pred, ("gt", "pred"))
+    data_range = gt.max() - gt.min()
+    if data_range <= 0:
+        raise ValueError("gt is constant: SSIM with data_range = max - min is undefined")
+    return float(structural_similarity(gt, pred, data_range=data_range))
+
+
+def ssim_stack(gt, pred) -> np.ndarray:
+    """Per-image SSIM of two stacks (see :func:`ssim`).
+
+    Parameters
+    ----------
+    gt, pred : array_like
+        ``(Y, X)`` or ``(N, Y, X)`` stacks of the same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` SSIM values.
+    """
+    g, _ = as_stack(gt, name="gt")
+    p, _ = as_stack(pred, name="pred")
+    check_same_shape(g, p, ("gt", "pred"))
+    return np.array([ssim(a, b) for a, b in zip(g, p, strict=True)])
+
+
+def microssim_stack(gt, pred) -> np.ndarray:
+    """Per-image MicroSSIM of two stacks (the ``microssim`` package).
+
+    The package's own convention: one :class:`microssim.MicroSSIM` is fitted on the whole
+    stack pair (background offsets at the 3rd percentile, the maximum of the
+    background-subtracted reference, and the range-invariant factor that maximises the
+    scaled SSIM over the stack), then every image is scored with it. A method's score
+    therefore depends on its whole test stack, as the package intends.
+
+    Parameters
+    ----------
+    gt, pred : array_like
+        ``(Y, X)`` or ``(N, Y, X)`` stacks of the same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` MicroSSIM values.
+    """
+    from microssim import MicroSSIM
+
+    g, _ = as_stack(gt, name="gt")
+    p, _ = as_stack(pred, name="pred")
+    check_same_shape(g, p, ("gt", "pred"))
+    g = g.astype(np.float64)
+    p = p.astype(np.float64)
+    metric = MicroSSIM()
+    with contextlib.redirect_stderr(io.StringIO()):  # the package's fit draws a tqdm bar
+        metric.fit(g, p)
+    return np.array([float(metric.score(a, b)) for a, b in zip(g, p, strict=True)])
+
+
+#: The metrics every benchmark cell records, per test image and averaged.
+METRICS = ("psnr", "ssim", "microssim")
+
+#: How the metrics are computed; runs with another convention are not compared
+#: (``structnoise report --with``). Change it whenever a metric's computation changes.
+METRIC_CONVENTION = (
+    "psnr=paper-v1(data_range=gt.max-gt.min);"
+    "ssim=skimage-v1(win7,data_range=gt.max-gt.min);"
+    "microssim=microssim-v1(fit on the test stack,bg_percentile=3)"
+)
+
+
+def score_stack(gt, pred) -> dict[str, np.ndarray]:
+    """Every metric of :data:`METRICS`, per image.
+
+    Parameters
+    ----------
+    gt, pred : array_like
+        ``(Y, X)`` or ``(N, Y, X)`` stacks of the same shape.
+
+    Returns
+    -------
+    dict
+        ``{metric: (N,) array}``.
+    """
+    return {
+        "psnr": psnr_stack(gt, pred),
+        "ssim": ssim_stack(gt, pred),
+        "microssim": microssim_stack(gt, pred),
+    }

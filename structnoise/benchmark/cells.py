@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -205,8 +205,13 @@ class CellPlan:
     denoise_options : dict
         Keywords of ``denoise`` (``n_samples`` filled in for sampling methods).
     max_minutes : float or None
-        The training budget: the config's, else the method's for the profile (None:
-        unlimited or not a learnt method). What the record and table call ``max_minutes``.
+        The wall-clock training budget: the config's, else (with a step budget) the run's
+        ``timeout_minutes``, else the method's for the profile (None: unlimited or not a
+        learnt method). What the record and table call ``max_minutes``.
+    max_steps : int or None
+        The step budget (``MethodSpec.max_steps``; also in ``method_kwargs``).
+    marks : list of int
+        Steps at which the cell is evaluated during training (empty: only at the end).
     """
 
     cell: Cell
@@ -216,6 +221,34 @@ class CellPlan:
     method_kwargs: dict[str, Any]
     denoise_options: dict[str, Any]
     max_minutes: float | None
+    max_steps: int | None = None
+    marks: list[int] = field(default_factory=list)
+
+
+def curve_marks(max_steps: int | None, n_marks: int, explicit: list[int] | None) -> list[int]:
+    """The steps at which a cell is evaluated during training, below its budget.
+
+    Parameters
+    ----------
+    max_steps : int or None
+        The step budget (no marks without one).
+    n_marks : int
+        ``RunConfig.curve_marks``: marks at ``max_steps / 2**k``, ``k = n_marks .. 1``.
+    explicit : list of int or None
+        ``MethodSpec.marks`` (win over ``n_marks``).
+
+    Returns
+    -------
+    list of int
+        Sorted, unique, each in ``1 .. max_steps - 1`` (the end is always evaluated).
+    """
+    if max_steps is None:
+        return []
+    if explicit is not None:
+        steps = [int(m) for m in explicit]
+    else:
+        steps = [max_steps // 2**k for k in range(n_marks, 0, -1)]
+    return sorted({m for m in steps if 0 < m < max_steps})
 
 
 def plan_cells(cfg: RunConfig) -> list[CellPlan]:
@@ -251,9 +284,26 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
         denoise_options = dict(spec.denoise)
         if info.samples and "n_samples" not in denoise_options:
             denoise_options["n_samples"] = cfg.default_n_samples
+        if spec.max_steps is not None:
+            if not info.learns:
+                raise ConfigError(
+                    f"method {cell.method!r} does not train: a step budget (max_steps) "
+                    "applies to learnt methods only"
+                )
+            method_kwargs["max_steps"] = spec.max_steps
         budget = spec.max_minutes
+        if budget is None and spec.max_steps is not None:
+            budget = cfg.timeout_minutes
         if budget is None and info.learns:
             budget = info.budgets.get(cfg.profile)
+        marks = curve_marks(spec.max_steps, cfg.curve_marks, spec.marks)
+        if marks and not getattr(info, "snapshots", False):
+            if spec.marks is not None:
+                raise ConfigError(
+                    f"method {cell.method!r} cannot be evaluated during training (it does "
+                    "not declare MethodInfo.snapshots): remove its marks"
+                )
+            marks = []
         # the keys and values of this identity are those of every earlier version, so
         # that a run folder written by one resumes with another
         identity = {
@@ -267,6 +317,10 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
             "denoise": denoise_options,
             "max_test_images": cfg.max_test_images,
         }
+        if spec.max_steps is not None:  # only then, so that earlier cell ids stay
+            identity["timeout_minutes"] = budget
+        if marks:
+            identity["marks"] = marks
         digest = hashlib.sha1(canonical_params(identity).encode()).hexdigest()[:8]
         cell_id = f"{safe_name(cell.label)}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
         plans.append(
@@ -278,6 +332,8 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
                 method_kwargs=method_kwargs,
                 denoise_options=denoise_options,
                 max_minutes=budget,
+                max_steps=spec.max_steps,
+                marks=marks,
             )
         )
     return plans

@@ -26,6 +26,7 @@ looks at signatures):
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import time
@@ -38,7 +39,13 @@ import numpy as np
 from structnoise.benchmark.cells import with_dataset_axis
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.memory import PeakMemory
-from structnoise.benchmark.records import base_record, train_summary_fields
+from structnoise.benchmark.records import (
+    TrainClock,
+    base_record,
+    dataset_fingerprint,
+    is_short,
+    train_summary_fields,
+)
 from structnoise.benchmark.runfolder import (
     denoised_relpath,
     model_relpath,
@@ -165,6 +172,7 @@ def execute_cell(
     cell, info = plan.cell, plan.info
     rec = base_record(plan, cfg)
     rec["started"] = now()
+    rec["dataset_fingerprint"] = dataset_fingerprint(dataset)
     if info.needs_clean and dataset.train_clean is None:
         rec.update(
             status=Status.SKIPPED,
@@ -187,9 +195,16 @@ def execute_cell(
             if hasattr(method, "get_params"):  # every parameter, defaults included
                 rec["method_params"] = method.get_params()
             fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(info, dataset)
+            clock = TrainClock()
+            if plan.marks:
+                method.snapshot_hook = (plan.marks, _mark_hook(plan, dataset, rec, clock), "steps")
+            load0 = os.getloadavg()[0]
+            clock.start()
             method.fit(*fit_args, **fit_kwargs)
             t_fit = time.perf_counter() - t0
+            rec.update(clock.stop(), load_before=load0, load_after=os.getloadavg()[0])
             _record_train_summary(method, rec)
+            rec["short"] = is_short(rec, plan)
             phase = "denoise"
             t0 = time.perf_counter()
             denoised = method.denoise(dataset.test_noisy, **plan.denoise_options)
@@ -248,16 +263,58 @@ def _record_train_summary(method, rec: dict) -> None:
 
 
 def _score(denoised: np.ndarray, dataset, rec: dict) -> None:
-    """Record the PSNR per test image and its mean (a note without ground truth)."""
-    from structnoise.metrics import psnr_stack
-
+    """Record every metric per test image and its mean (a note without ground truth)."""
     rec["n_images"] = int(denoised.shape[0])
-    if dataset.test_clean is not None:
-        values = psnr_stack(dataset.test_clean, denoised)
-        rec["per_image"]["psnr"] = [float(v) for v in values]
-        rec["metrics"]["psnr"] = float(np.mean(values))
-    else:
-        rec["notes"].append("no ground truth: PSNR not computed")
+    scores = score_images(dataset, denoised)
+    if scores is None:
+        rec["notes"].append("no ground truth: metrics not computed")
+        return
+    for name, values in scores.items():
+        rec["per_image"][name] = [float(v) for v in values]
+        rec["metrics"][name] = float(np.mean(values))
+
+
+def score_images(dataset, denoised: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Every metric of :data:`structnoise.metrics.METRICS` per test image (None: no truth)."""
+    from structnoise.metrics import score_stack
+
+    if dataset.test_clean is None:
+        return None
+    return score_stack(dataset.test_clean, denoised)
+
+
+def _mark_hook(plan: CellPlan, dataset, rec: dict, clock: TrainClock):
+    """The ``snapshot_hook`` function that evaluates the test images at a step mark.
+
+    The time the evaluation takes is kept out of the cell's training CPU and wall time
+    (``clock``); a failing evaluation only adds a note (the cell's result stands).
+    """
+
+    def hook(method, info: dict) -> None:
+        train = clock.now()  # the training time so far, evaluations excluded
+        with clock.paused():
+            try:
+                den = np.asarray(
+                    method.denoise(dataset.test_noisy, **plan.denoise_options), dtype=np.float32
+                )
+                scores = score_images(dataset, den) or {}
+            except Exception as exc:  # the curve misses a point, the cell goes on
+                rec["notes"].append(
+                    f"evaluation at step {info.get('steps')} failed: {type(exc).__name__}: {exc}"
+                )
+                return
+            rec["marks"].append(
+                {
+                    "mark_step": int(info.get("mark", info.get("steps"))),
+                    "steps": int(info.get("steps")),
+                    "train_wall_s": train["train_wall_s"],
+                    "train_cpu_s": train["train_cpu_s"],
+                    "metrics": {k: float(np.mean(v)) for k, v in scores.items()},
+                    "per_image": {k: [float(x) for x in v] for k, v in scores.items()},
+                }
+            )
+
+    return hook
 
 
 def _save(method, denoised, plan: CellPlan, cfg: RunConfig, dataset, run_dir, rec) -> None:

@@ -123,8 +123,18 @@ class MethodSpec(BaseModel):
         Constructor parameters; a list value is a grid (one cell per value, the
         product over keys). These parameters are part of the cell's identity.
     max_minutes : float, optional
-        Training budget per cell; ``None`` uses the method's default for the profile
-        (its ``MethodInfo.budgets``).
+        Wall-clock training budget per cell; ``None`` uses the method's default for the
+        profile (its ``MethodInfo.budgets``), or the run's ``timeout_minutes`` where
+        ``max_steps`` is given.
+    max_steps : int, optional
+        Training budget per cell in optimisation steps, passed to the method as its
+        ``max_steps`` parameter: a budget that other work on the machine cannot change
+        (the benchmark configurations use it; ``benchmarks/calibrate_steps.py`` relates
+        steps to minutes). Only for learnt methods.
+    marks : list of int, optional
+        Steps at which the method is also evaluated during its training (the quality-vs-
+        compute curve); default: from the run's ``curve_marks``. Needs ``max_steps`` and a
+        method that declares ``MethodInfo.snapshots``.
     denoise : dict
         Options passed to ``denoise`` (e.g. ``n_samples``, ``tile``, ``mode``).
     save_model : bool
@@ -142,6 +152,8 @@ class MethodSpec(BaseModel):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     max_minutes: float | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    marks: list[int] | None = None
     denoise: dict[str, Any] = Field(default_factory=dict)
     save_model: bool = False
     sample_noise: bool = False
@@ -159,6 +171,18 @@ class MethodSpec(BaseModel):
             merged["params"] = {**parsed["params"], **(value.get("params") or {})}
             return merged
         return value
+
+    @model_validator(mode="after")
+    def _check_marks(self) -> MethodSpec:
+        if self.marks is not None:
+            if self.max_steps is None:
+                raise ValueError(f"method {self.name!r}: marks need a step budget (max_steps)")
+            bad = [m for m in self.marks if not 0 < int(m) <= self.max_steps]
+            if bad:
+                raise ValueError(
+                    f"method {self.name!r}: marks {bad} outside 1..max_steps ({self.max_steps})"
+                )
+        return self
 
     def grid(self) -> list[dict[str, Any]]:
         """All parameter combinations of this method (lists expand, scalars are fixed).

@@ -69,7 +69,12 @@ def save_figure(fig, path_stem: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- Fig. 4
 def rf_rows(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
-    """Rows of successful cells whose parameters include ``rf``, with an ``rf`` column."""
+    """Rows of successful cells whose parameters include ``rf``, with an ``rf`` column.
+
+    Only the cells' final evaluations (curve marks are left out).
+    """
+    if "final" in table.columns:
+        table = table[table["final"].fillna(True).astype(bool)]
     t = table[(table["metric"] == metric) & (table["status"] == Status.OK) & table["value"].notna()]
     t = t.copy()
     t["rf"] = [json.loads(p).get("rf") if p else None for p in t["params"]]
@@ -100,17 +105,69 @@ def plot_rf_ablation(table: pd.DataFrame, path_stem: Path) -> list[Path] | str:
     if rows.empty or rows.groupby(["method", "dataset"])["rf"].nunique().max() < 2:
         return "Fig. 4 skipped: no method ran with two or more receptive-field lengths (rf)"
     datasets = list(dict.fromkeys(rows["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.8), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         sub = rows[rows["dataset"] == dataset]
-        sns.lineplot(data=sub, x="rf", y="value", hue="method", marker="o", errorbar="sd", ax=ax)
-        ax.set_xlabel("AR receptive field (pixels)")
-        ax.set_ylabel("PSNR (dB)")
+        sns.lineplot(
+            data=sub,
+            x="rf",
+            y="value",
+            hue="method",
+            marker="o",
+            errorbar="sd",
+            err_style="bars",
+            err_kws={"capsize": 4},
+            ax=ax,
+        )
+        sns.stripplot(
+            data=sub,
+            x="rf",
+            y="value",
+            hue="method",
+            native_scale=True,
+            legend=False,
+            ax=ax,
+            alpha=0.45,
+            size=3,
+            jitter=0.0,
+        )
+        ax.set_xlabel("AR receptive field (pixels along the noise axis)")
+        ax.set_ylabel("PSNR (dB), test images")
         ax.set_title(dataset)
         ax.set_xticks(sorted(sub["rf"].unique()))
-    fig.suptitle("Receptive-field ablation (mean ± sd over seeds)")
+    seeds = rows.groupby(["method", "dataset", "rf"])["seed"].nunique().min()
+    fig.suptitle(f"Receptive-field ablation: mean ± sd over {seeds} seed(s), dots = seeds")
+    fig.text(0.5, -0.02, budget_label(rows), ha="center", va="top", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path_stem)
+
+
+def budget_label(rows: pd.DataFrame) -> str:
+    """What training the cells of a figure had, for a line under it.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Rows of the tidy table.
+
+    Returns
+    -------
+    str
+        e.g. ``"budget-limited: 400 training steps per cell (profile quick); the paper
+        trains for days on a GPU"``.
+    """
+    profile = ", ".join(sorted(set(rows["profile"]))) if "profile" in rows else "?"
+    steps = rows["max_steps"].dropna().unique() if "max_steps" in rows else []
+    minutes = rows["max_minutes"].dropna().unique() if "max_minutes" in rows else []
+    if len(steps):
+        budget = "/".join(str(int(x)) for x in sorted(steps)) + " training steps per cell"
+    elif len(minutes):
+        budget = "/".join(f"{x:g}" for x in sorted(minutes)) + " wall-clock minutes per cell"
+    else:
+        budget = "the profile's default budget"
+    if "paper" in profile:
+        return f"{budget} (profile {profile})"
+    return f"budget-limited: {budget} (profile {profile}); the paper trains each model far longer"
 
 
 # --------------------------------------------------------------------------- Fig. 5
@@ -138,6 +195,15 @@ def _curve_xy(curve: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str, str]:
     xcol = next((c for c in cols if "signal" in c.lower()), cols[0])
     ycol = next((c for c in cols if "var" in c.lower()), cols[1])
     return curve[xcol].to_numpy(float), curve[ycol].to_numpy(float), xcol, ycol
+
+
+def _axis_label(column: str) -> str:
+    """An axis label with units for a column of ``variance_vs_signal``."""
+    labels = {
+        "signal_pct": "clean signal (% of the clean maximum)",
+        "variance": "noise variance (image units²)",
+    }
+    return labels.get(column, column.replace("_", " "))
 
 
 def _show_autocorr(ax, acf: np.ndarray, title: str):
@@ -197,8 +263,8 @@ def plot_noise_reconstruction(sample_file: Path, path_stem: Path, title: str = "
         for img, name in ((noisy, "real"), (sampled, "sampled")):
             x, y, xcol, ycol = _curve_xy(_variance_curve(img, clean))
             ax.plot(x, y, marker="o", ms=3, label=name)
-        ax.set_xlabel(xcol.replace("_", " "))
-        ax.set_ylabel(ycol.replace("_", " "))
+        ax.set_xlabel(_axis_label(xcol))
+        ax.set_ylabel(_axis_label(ycol))
         ax.set_title("noise variance vs signal", fontsize=9)
         ax.legend()
     else:
@@ -278,15 +344,20 @@ def plot_grid(
     inset = flat[0].inset_axes([0.62, 0.62, 0.36, 0.36])
     acf = _autocorr(_residual(noisy, clean))
     inset.imshow(acf, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-    inset.set_xticks([])
-    inset.set_yticks([])
+    lag = acf.shape[0] // 2
+    ticks = [0, lag, 2 * lag]
+    inset.set_xticks(ticks, [str(-lag), "0", str(lag)], fontsize=6)
+    inset.set_yticks(ticks, [str(-lag), "0", str(lag)], fontsize=6)
+    inset.set_xlabel("x lag (px)", fontsize=6, labelpad=1)
+    inset.set_ylabel("y lag (px)", fontsize=6, labelpad=1)
+    inset.set_title("noise autocorr. (-1..1)", fontsize=6, pad=2)
     if clean is not None:
         ax = flat[len(images)]
         ax.set_axis_on()
         x, y, xcol, ycol = _curve_xy(_variance_curve(noisy, clean))
         ax.plot(x, y, marker="o", ms=3)
-        ax.set_xlabel(xcol.replace("_", " "))
-        ax.set_ylabel(ycol)
+        ax.set_xlabel(_axis_label(xcol))
+        ax.set_ylabel(_axis_label(ycol))
         ax.set_title("noise variance vs signal", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()

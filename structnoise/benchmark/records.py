@@ -5,15 +5,28 @@ the results table (:mod:`.results`). The names follow one concept each from the 
 the table: ``params`` (the grid parameters), ``method_kwargs`` (every parameter the
 factory got), ``denoise_options``, ``max_minutes`` (the training budget);
 ``method_params`` is the method's own ``get_params()`` (defaults included).
+
+What a learnt cell's record says of its training: ``max_steps`` (the step budget, if
+any), ``steps`` and ``stopped_by`` (from the method's ``train_summary``), ``short``
+(stopped before its step budget), ``train_cpu_s`` and ``train_wall_s`` (process CPU and
+wall seconds of ``fit``, evaluations at marks excluded), ``threads`` (torch's intra-op
+threads), ``load_before`` / ``load_after`` (the machine's 1-minute load average), and
+``marks``: one entry per evaluation during training (``mark_step``, ``steps``,
+``train_cpu_s``, ``train_wall_s``, ``metrics``, ``per_image``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.runfolder import now
+from structnoise.metrics import METRIC_CONVENTION
 
 if TYPE_CHECKING:
     from structnoise.benchmark.cells import CellPlan
@@ -46,6 +59,7 @@ def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
         "profile": cfg.profile,
         "method_kwargs": dict(plan.method_kwargs),
         "max_minutes": plan.max_minutes,
+        "max_steps": getattr(plan, "max_steps", None),
         "denoise_options": plan.denoise_options,
         "status": None,
         "reason": None,
@@ -68,6 +82,15 @@ def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
         "steps": None,
         "train_minutes": None,
         "stopped_by": None,
+        "short": None,
+        "train_cpu_s": None,
+        "train_wall_s": None,
+        "threads": None,
+        "load_before": None,
+        "load_after": None,
+        "marks": [],
+        "metric_convention": METRIC_CONVENTION,
+        "dataset_fingerprint": None,
         "notes": [],
     }
 
@@ -127,3 +150,86 @@ def train_summary_fields(method) -> dict[str, Any]:
         "train_minutes": summary.minutes,
         "stopped_by": summary.stopped_by.value,
     }
+
+
+class TrainClock:
+    """Process CPU and wall seconds of training, with evaluations at marks left out."""
+
+    def __init__(self) -> None:
+        self._cpu0 = self._wall0 = 0.0
+        self._paused_cpu = self._paused_wall = 0.0
+
+    def start(self) -> None:
+        """Start counting (when ``fit`` is called)."""
+        self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
+
+    def now(self) -> dict[str, float]:
+        """Training CPU and wall seconds so far."""
+        return {
+            "train_cpu_s": time.process_time() - self._cpu0 - self._paused_cpu,
+            "train_wall_s": time.perf_counter() - self._wall0 - self._paused_wall,
+        }
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Leave the time spent inside out of the training time (an evaluation)."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self._paused_cpu += time.process_time() - cpu
+            self._paused_wall += time.perf_counter() - wall
+
+    def stop(self) -> dict[str, Any]:
+        """The record's ``train_cpu_s``, ``train_wall_s`` and ``threads``."""
+        out: dict[str, Any] = self.now()
+        torch = sys.modules.get("torch")
+        out["threads"] = torch.get_num_threads() if torch is not None else None
+        return out
+
+
+def is_short(rec: dict[str, Any], plan: CellPlan) -> bool | None:
+    """Whether a cell with a step budget stopped before it (None: no step budget).
+
+    Parameters
+    ----------
+    rec : dict
+        The record, with ``steps`` filled in.
+    plan : CellPlan
+        The cell (``max_steps``).
+
+    Returns
+    -------
+    bool or None
+    """
+    budget = getattr(plan, "max_steps", None)
+    if budget is None:
+        return None
+    steps = rec.get("steps")
+    return steps is None or int(steps) < int(budget)
+
+
+def dataset_fingerprint(dataset) -> str:
+    """A short sha256 of a dataset's test images: runs compared must share it.
+
+    Parameters
+    ----------
+    dataset : NoisyDataset
+        The loaded dataset (``test_noisy`` and, if any, ``test_clean``).
+
+    Returns
+    -------
+    str
+        16 hex digits.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for arr in (dataset.test_noisy, dataset.test_clean):
+        if arr is None:
+            digest.update(b"none")
+            continue
+        a = np.ascontiguousarray(arr, dtype=np.float32)
+        digest.update(repr(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:16]

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from structnoise.benchmark.choices import Status
+from structnoise.benchmark.curves import plot_curves
 from structnoise.benchmark.plots import (
     plot_grid,
     plot_noise_reconstruction,
@@ -44,7 +45,7 @@ from structnoise.benchmark.runfolder import (
     write_json,
     write_text,
 )
-from structnoise.benchmark.tables import build_table1
+from structnoise.benchmark.tables import build_table1, final_rows
 from structnoise.utils import atomic_path
 
 #: At most this many method panels in a Fig. 3 grid.
@@ -113,14 +114,24 @@ def report(
     # ---- Table 1
     t1 = build_table1(table)
     md = t1.markdown + ("\n" + t1.ranking if t1.ranking else "")
+    md += "\n" + t1.claims if t1.claims else ""
     out["table1"] = [
         write_text(run_dir / TABLE1_MD, md),
         write_text(run_dir / "table1.tex", t1.latex),
     ]
-    summary = t1.summary.drop(columns=["best"]).copy()
+    summary = pd.concat(
+        [t.drop(columns=["best"]).assign(metric=m) for m, t in t1.summaries.items()],
+        ignore_index=True,
+    )
     with atomic_path(run_dir / "table1.csv") as tmp:
         summary.to_csv(tmp, index=False)
     out["table1"].append(run_dir / "table1.csv")
+
+    # ---- quality-vs-compute curves
+    curves = plot_curves(table, run_dir)
+    out["curves"] = curves if isinstance(curves, list) else []
+    if isinstance(curves, str):
+        out["skipped"].append(curves)
 
     # ---- Fig. 4
     fig4 = plot_rf_ablation(table, run_dir / "fig4_rf")
@@ -233,6 +244,7 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
         "",
     ]
     for key, title in (
+        ("curves", "Quality against training time"),
         ("fig4", "Fig. 4: receptive field"),
         ("fig5", "Fig. 5: noise reconstruction"),
         ("fig3", "Fig. 3: examples"),
@@ -244,22 +256,47 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
             lines.append("")
     if out["skipped"]:
         lines += ["## Not drawn", ""] + [f"- {m}" for m in out["skipped"]] + [""]
-    cells = table.drop_duplicates("cell_id")
+    final = final_rows(table)
+    cells = final[final["metric"] == "psnr"].drop_duplicates("cell_id")
+    if cells.empty:
+        cells = final.drop_duplicates("cell_id")
+    short = cells[cells["short"].fillna(False).astype(bool)] if "short" in cells else cells[:0]
+    if len(short):
+        lines += [
+            "## Stopped short of their step budget",
+            "",
+            *(
+                f"- {r.label} on {r.dataset}, seed {r.seed}: {_i(r.steps)} of "
+                f"{_i(r.max_steps)} steps ({r.stopped_by})"
+                for r in short.itertuples()
+            ),
+            "",
+        ]
     lines += [
         "## Cells",
         "",
-        "| method | dataset | seed | status | PSNR | fit s | denoise s | peak RSS MB | device |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | dataset | seed | status | PSNR | steps | budget | stopped by | train CPU s "
+        "| train s | threads | fit s | denoise s | peak RSS MB | device |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+        "| --- |",
     ]
     for r in cells.itertuples():
         value = "" if pd.isna(r.value) else f"{r.value:.2f}"
         status = r.status if r.status == Status.OK else f"{r.status}: {r.reason[:80]}"
+        flag = " (short)" if getattr(r, "short", False) is True else ""
         lines.append(
-            f"| {r.label} | {r.dataset} | {r.seed} | {status} | {value} | {_f(r.fit_s)} | "
-            f"{_f(r.denoise_s)} | {_f(r.peak_rss_mb, 0)} | {r.device} |"
+            f"| {r.label} | {r.dataset} | {r.seed} | {status} | {value} | "
+            f"{_i(getattr(r, 'steps', None))}{flag} | {_i(getattr(r, 'max_steps', None))} | "
+            f"{getattr(r, 'stopped_by', '') or ''} | {_f(getattr(r, 'train_cpu_s', None), 0)} | "
+            f"{_f(getattr(r, 'train_wall_s', None), 0)} | {_i(getattr(r, 'threads', None))} | "
+            f"{_f(r.fit_s)} | {_f(r.denoise_s)} | {_f(r.peak_rss_mb, 0)} | {r.device} |"
         )
     return "\n".join(lines) + "\n"
 
 
+def _i(x) -> str:
+    return "" if x is None or pd.isna(x) else str(int(x))
+
+
 def _f(x, decimals: int = 1) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{decimals}f}"
+    return "" if x is None or pd.isna(x) else f"{x:.{decimals}f}"

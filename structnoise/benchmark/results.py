@@ -1,6 +1,6 @@
 """The tidy results table of a run, and its provenance file.
 
-One row per (cell, metric), for every cell recorded in the run folder's ``cells/``,
+One row per (cell, evaluation, metric), for every cell recorded in the run folder's ``cells/``,
 including cells of earlier ``structnoise run`` calls with other methods, datasets or
 seeds (:func:`table_records` says which record is listed when a cell was recorded
 with other settings). ``results.parquet``, ``results.csv`` and the reports all use
@@ -12,7 +12,8 @@ cell_id                   the cell (method, params, dataset, seed, settings hash
 method, params, label     registered name, grid parameters (JSON), ``name[k=v]``
 dataset, seed, cell_seed  dataset name, repetition, the seed the method got
 profile                   smoke / quick / paper
-metric, value             ``psnr`` (mean over the test images, dB); NaN unless ok
+metric, value             ``psnr`` (dB), ``ssim``, ``microssim``: the mean over the
+                          test images (:mod:`structnoise.metrics`); NaN unless ok
 n_images                  number of test images scored
 fit_s, denoise_s          seconds spent in ``fit`` and ``denoise``
 peak_rss_mb, peak_gpu_mb  peak memory of the cell (see :mod:`.memory`)
@@ -25,6 +26,15 @@ finished                  UTC time the cell was recorded
 steps, train_minutes      optimisation steps and minutes of training (learnt methods)
 stopped_by                why training stopped: ``max_steps`` / ``time_budget`` /
                           ``early_stopping`` / ``completed`` (learnt methods)
+mark_step                 the training step of this evaluation (the final one: the
+                          steps done; empty for methods that do not train)
+final                     True for the cell's final evaluation (what Table 1 uses);
+                          False for a point of the quality-vs-compute curve
+train_cpu_s, train_wall_s process CPU and wall seconds of training up to this
+                          evaluation (evaluations at marks excluded)
+max_steps                 the step budget (empty: a wall-clock budget or none)
+threads                   torch's intra-op threads during the cell
+short                     True when the cell stopped before its step budget
 ========================  =====================================================
 
 The columns are a public contract: a column is never renamed or removed, new ones are
@@ -53,9 +63,9 @@ from structnoise.benchmark.runfolder import (
     read_records,
     write_json,
 )
+from structnoise.metrics import METRICS
 from structnoise.utils import atomic_path
 
-METRICS = ("psnr",)
 COLUMNS = [
     "run_id",
     "cell_id",
@@ -83,6 +93,13 @@ COLUMNS = [
     "steps",
     "train_minutes",
     "stopped_by",
+    "mark_step",
+    "final",
+    "train_cpu_s",
+    "train_wall_s",
+    "max_steps",
+    "threads",
+    "short",
 ]
 
 
@@ -164,44 +181,87 @@ def build_table(run_dir: Path, plans, run_id: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS`; exactly one row per listed cell and metric.
+        Columns :data:`COLUMNS`; one row per listed cell, evaluation (each mark during
+        training and the final one) and metric.
     """
     rows = []
     for rec in table_records(read_records(run_dir), plans):
-        for metric in METRICS:
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "cell_id": rec["cell_id"],
-                    "method": rec["method"],
-                    "params": json.dumps(rec["params"], sort_keys=True),
-                    "label": rec["label"],
-                    "dataset": rec["dataset"],
-                    "seed": int(rec["seed"]),
-                    "cell_seed": int(rec["cell_seed"]),
-                    "profile": rec["profile"],
-                    "metric": metric,
-                    "value": _num(rec.get("metrics", {}).get(metric)),
-                    "n_images": int(rec.get("n_images") or 0),
-                    "fit_s": _num(rec.get("fit_s")),
-                    "denoise_s": _num(rec.get("denoise_s")),
-                    "peak_rss_mb": _num(rec.get("peak_rss_mb")),
-                    "peak_gpu_mb": _num(rec.get("peak_gpu_mb")),
-                    "device": rec.get("device") or "",
-                    "status": rec["status"],
-                    "reason": rec.get("reason") or "",
-                    "max_minutes": _num(rec.get("max_minutes")),
-                    "method_kwargs": json.dumps(rec.get("method_kwargs", {}), sort_keys=True),
-                    "denoise_options": json.dumps(rec.get("denoise_options", {}), sort_keys=True),
-                    "finished": rec.get("finished") or "",
-                    "steps": rec.get("steps"),
-                    "train_minutes": _num(rec.get("train_minutes")),
-                    "stopped_by": rec.get("stopped_by") or "",
-                }
-            )
+        common = _common_fields(rec, run_id)
+        for point in _evaluations(rec):
+            for metric in METRICS:
+                row = dict(common)
+                row.update(
+                    metric=metric,
+                    value=_num(point["metrics"].get(metric)),
+                    mark_step=point["mark_step"],
+                    final=point["final"],
+                    train_cpu_s=_num(point.get("train_cpu_s")),
+                    train_wall_s=_num(point.get("train_wall_s")),
+                )
+                rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table["steps"] = table["steps"].astype("Int64")  # an integer, missing for classical methods
+    for col in ("steps", "mark_step", "max_steps", "threads"):
+        table[col] = table[col].astype("Int64")  # integers, missing where they do not apply
+    table["final"] = table["final"].astype(bool)
+    table["short"] = table["short"].astype("boolean")
     return table
+
+
+def _evaluations(rec: dict) -> list[dict]:
+    """The evaluations of a cell: its marks during training, then the final one."""
+    points = [
+        {
+            "metrics": m.get("metrics", {}),
+            "mark_step": m.get("mark_step"),
+            "final": False,
+            "train_cpu_s": m.get("train_cpu_s"),
+            "train_wall_s": m.get("train_wall_s"),
+        }
+        for m in rec.get("marks") or []
+    ]
+    points.append(
+        {
+            "metrics": rec.get("metrics", {}),
+            "mark_step": rec.get("steps"),
+            "final": True,
+            "train_cpu_s": rec.get("train_cpu_s"),
+            "train_wall_s": rec.get("train_wall_s"),
+        }
+    )
+    return points
+
+
+def _common_fields(rec: dict, run_id: str) -> dict[str, Any]:
+    """The columns a cell's rows share."""
+    return {
+        "run_id": run_id,
+        "cell_id": rec["cell_id"],
+        "method": rec["method"],
+        "params": json.dumps(rec["params"], sort_keys=True),
+        "label": rec["label"],
+        "dataset": rec["dataset"],
+        "seed": int(rec["seed"]),
+        "cell_seed": int(rec["cell_seed"]),
+        "profile": rec["profile"],
+        "n_images": int(rec.get("n_images") or 0),
+        "fit_s": _num(rec.get("fit_s")),
+        "denoise_s": _num(rec.get("denoise_s")),
+        "peak_rss_mb": _num(rec.get("peak_rss_mb")),
+        "peak_gpu_mb": _num(rec.get("peak_gpu_mb")),
+        "device": rec.get("device") or "",
+        "status": rec["status"],
+        "reason": rec.get("reason") or "",
+        "max_minutes": _num(rec.get("max_minutes")),
+        "method_kwargs": json.dumps(rec.get("method_kwargs", {}), sort_keys=True),
+        "denoise_options": json.dumps(rec.get("denoise_options", {}), sort_keys=True),
+        "finished": rec.get("finished") or "",
+        "steps": rec.get("steps"),
+        "train_minutes": _num(rec.get("train_minutes")),
+        "stopped_by": rec.get("stopped_by") or "",
+        "max_steps": rec.get("max_steps"),
+        "threads": rec.get("threads"),
+        "short": rec.get("short"),
+    }
 
 
 def write_table(run_dir: Path, table: pd.DataFrame) -> None:
@@ -249,6 +309,7 @@ _PACKAGES = (
     "lightning",
     "careamics",
     "scikit-image",
+    "microssim",
     "bm3d",
     "pandas",
     "pyarrow",

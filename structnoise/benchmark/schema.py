@@ -164,6 +164,15 @@ class RunConfig(BaseModel):
         a way to add your own methods without packaging them.
     report : bool
         Write the reports (Table 1, figures) when the run finishes.
+    curve_marks : int
+        Quality-vs-compute curves: a learnt method with a step budget (``max_steps``)
+        that declares ``MethodInfo.snapshots`` is also evaluated on the test images at
+        ``max_steps / 2**k`` steps for ``k = curve_marks, ..., 1`` during the same
+        training (0: only at the end). A method's own ``marks`` win.
+    timeout_minutes : float
+        Safety limit of the training time of a cell with a step budget (a wall-clock
+        limit that only a machine far slower or busier than planned reaches; such a
+        cell is recorded as stopped short, ``short``, and the report flags it).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -186,6 +195,8 @@ class RunConfig(BaseModel):
     max_test_images: int | None = Field(default=None, ge=1)
     plugins: list[str] = Field(default_factory=list)
     report: bool = True
+    curve_marks: int = Field(default=0, ge=0, le=12)
+    timeout_minutes: float = Field(default=120.0, gt=0)
 
     @field_validator("schema_version")
     @classmethod

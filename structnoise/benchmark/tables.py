@@ -10,7 +10,7 @@ their numbers are comparable in ranking, not in value).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -51,6 +51,11 @@ class Table1:
     ranking : str
         Markdown comparing our ranking of methods with the paper's on the paper's own
         datasets and on analogous ones (empty when there is nothing to compare).
+    summaries : dict
+        ``{metric: summary}`` for every metric of the run (``psnr`` is ``summary``).
+    claims : str
+        Markdown: per dataset and metric, the methods ranked where the seed spread allows
+        and "not distinguishable" where it does not (:mod:`.claims`).
     """
 
     summary: pd.DataFrame
@@ -59,6 +64,8 @@ class Table1:
     markdown: str
     latex: str
     ranking: str
+    summaries: dict = field(default_factory=dict)
+    claims: str = ""
 
 
 def _ordered_unique(values) -> list:
@@ -83,9 +90,11 @@ def summarise(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``dataset, label, method, params, mean, std, n, status``.
+        Columns ``dataset, label, method, params, mean, std, n, status, reason, min,
+        max`` (over the seeds' final evaluations; rows of curve marks are left out).
     """
-    t = table[table["metric"] == metric]
+    t = final_rows(table)
+    t = t[t["metric"] == metric]
     rows = []
     for (dataset, label), group in t.groupby(["dataset", "label"], sort=False):
         ok = group[(group["status"] == Status.OK) & group["value"].notna()]
@@ -109,12 +118,41 @@ def summarise(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
                 "n": len(vals),
                 "status": status,
                 "reason": "; ".join(_ordered_unique(r for r in group["reason"] if r)),
+                "min": float(vals.min()) if len(vals) else math.nan,
+                "max": float(vals.max()) if len(vals) else math.nan,
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=["dataset", "label", "method", "params", "mean", "std", "n", "status", "reason"],
-    )
+    columns = ["dataset", "label", "method", "params", "mean", "std", "n", "status", "reason"]
+    return pd.DataFrame(rows, columns=[*columns, "min", "max"])
+
+
+def final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the cells' final evaluations (tables written before curves: all rows).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A tidy results table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if "final" not in table.columns:
+        return table
+    return table[table["final"].fillna(True).astype(bool)]
+
+
+def metrics_of(table: pd.DataFrame) -> list[str]:
+    """The metrics of a table, PSNR first, in the order :data:`~structnoise.metrics.METRICS`."""
+    from structnoise.metrics import METRICS
+
+    present = set(table["metric"])
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
+#: How each metric is named in the tables.
+METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "microssim": "MicroSSIM"}
 
 
 def _paper_lookup(paper: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -140,29 +178,46 @@ def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimal
     -------
     Table1
     """
+    from structnoise.benchmark.claims import claims_markdown
+
     paper = paper_table1() if paper is None else paper
-    summary = summarise(table)
-    lookup = _paper_lookup(paper)
-    summary["paper"] = [
-        lookup.get((d, m), math.nan) if p in ("{}", "") else math.nan
-        for d, m, p in zip(summary["dataset"], summary["method"], summary["params"], strict=True)
-    ]
-    summary["diff"] = summary["mean"] - summary["paper"]
     datasets = _ordered_unique(table["dataset"])
     labels = _ordered_unique(table["label"])
-    best = []
-    for d in summary["dataset"]:
-        row = summary[(summary["dataset"] == d) & summary["mean"].notna()]
-        best.append(round(row["mean"].max(), decimals) if len(row) else math.nan)
-    summary["best"] = [
-        bool(not math.isnan(m) and round(m, decimals) == b)
-        for m, b in zip(summary["mean"], best, strict=True)
-    ]
     seeds = sorted(set(table["seed"]))
-    md = _markdown(summary, datasets, labels, decimals, len(seeds))
-    tex = _latex(summary, datasets, labels, decimals, len(seeds))
-    ranking = _ranking(summary, paper, datasets)
-    return Table1(summary, datasets, labels, md, tex, ranking)
+    lookup = _paper_lookup(paper)
+    summaries, md, tex = {}, [], []
+    for metric in metrics_of(table):
+        summary = summarise(table, metric)
+        paper_col = metric == "psnr"
+        summary["paper"] = [
+            lookup.get((d, m), math.nan) if paper_col and p in ("{}", "") else math.nan
+            for d, m, p in zip(
+                summary["dataset"], summary["method"], summary["params"], strict=True
+            )
+        ]
+        summary["diff"] = summary["mean"] - summary["paper"]
+        dec = decimals if metric == "psnr" else decimals + 1
+        best = []
+        for d in summary["dataset"]:
+            row = summary[(summary["dataset"] == d) & summary["mean"].notna()]
+            best.append(round(row["mean"].max(), dec) if len(row) else math.nan)
+        summary["best"] = [
+            bool(not math.isnan(m) and round(m, dec) == b)
+            for m, b in zip(summary["mean"], best, strict=True)
+        ]
+        summaries[metric] = summary
+        title = METRIC_TITLES.get(metric, metric)
+        md.append(
+            (f"**{title}**\n\n" if metric != "psnr" else "")
+            + _markdown(summary, datasets, labels, dec, len(seeds), title)
+        )
+        tex.append(_latex(summary, datasets, labels, dec, len(seeds), title))
+    summary = summaries.get("psnr", summarise(table))
+    ranking = _ranking(summary, paper, datasets) if "paper" in summary else ""
+    claims = claims_markdown(summaries, datasets)
+    return Table1(
+        summary, datasets, labels, "\n".join(md), "\n".join(tex), ranking, summaries, claims
+    )
 
 
 def _cell(summary: pd.DataFrame, dataset: str, label: str):
@@ -229,7 +284,7 @@ def _row_cells(summary, dataset: str, labels, fmt) -> list[str]:
     return cells
 
 
-def _markdown(summary, datasets, labels, decimals, n_seeds) -> str:
+def _markdown(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -> str:
     header = "| dataset | " + " | ".join(labels) + " |"
     sep = "| --- | " + " | ".join("---" for _ in labels) + " |"
     lines = [header, sep]
@@ -237,9 +292,14 @@ def _markdown(summary, datasets, labels, decimals, n_seeds) -> str:
         cells = _row_cells(summary, d, labels, _MarkdownCell(decimals))
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     note = (
-        f"PSNR (dB), mean ± std over {n_seeds} seed(s) (no ± with one seed); best per row "
-        "in bold; where the paper reports the cell, its number and our difference "
-        "(ours − paper) follow in brackets."
+        f"{title}, mean ± std over {n_seeds} seed(s) (no ± with one seed); best per row "
+        "in bold"
+        + (
+            "; where the paper reports the cell, its number and our difference "
+            "(ours − paper) follow in brackets."
+            if title.startswith("PSNR")
+            else "; the paper reports PSNR only."
+        )
     )
     problems = summary[summary["status"].isin([Status.FAILED.value, Status.SKIPPED.value])]
     extra = [f"- {r.label} on {r.dataset}: {r.status} ({r.reason})" for r in problems.itertuples()]
@@ -262,7 +322,7 @@ def _tex_escape(text: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in text)
 
 
-def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
+def _latex(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -> str:
     cols = "l" + "c" * len(labels)
     lines = [
         r"% Table 1 written by `structnoise report`; needs \usepackage{booktabs}",
@@ -280,8 +340,13 @@ def _latex(summary, datasets, labels, decimals, n_seeds) -> str:
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
-        rf"\caption{{PSNR (dB), mean$\pm$std over {n_seeds} seed(s); best per row in bold; "
-        r"in brackets the paper's number and ours minus the paper's.}",
+        rf"\caption{{{_tex_escape(title)}, mean$\pm$std over {n_seeds} seed(s); "
+        "best per row in bold"
+        + (
+            r"; in brackets the paper's number and ours minus the paper's.}"
+            if title.startswith("PSNR")
+            else r".}"
+        ),
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"

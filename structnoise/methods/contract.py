@@ -87,6 +87,12 @@ class MethodInfo:
         ``{profile: {dataset: {parameter: value}}}`` (e.g. DVLAE's per-dataset paper
         settings); the benchmark passes them to every cell of that profile and dataset,
         under the configuration's ``dataset_params`` and the cell's own parameters.
+    snapshots : bool
+        ``fit`` honours the method's ``snapshot_hook`` attribute with step marks,
+        ``(steps, fn, "steps")``: at each of those training steps it calls
+        ``fn(method, {"steps", "minutes", "mark"})`` with the method usable as fitted (so
+        ``fn`` can call ``denoise`` on the current weights), the hook's time left out of
+        the training budget. The benchmark draws quality-vs-compute curves from it.
     """
 
     description: str = ""
@@ -103,6 +109,7 @@ class MethodInfo:
     denoise_options: tuple[str, ...] | None = None
     uses_rf: bool = False
     dataset_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    snapshots: bool = False
 
 
 def classical_info(description: str) -> MethodInfo:

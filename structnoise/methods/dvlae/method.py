@@ -61,6 +61,7 @@ def _info(paper_name: str, quick: float) -> MethodInfo:
         budgets={"smoke": 1.0, "quick": quick, "paper": None},
         paper_name=paper_name,
         denoise_options=("n_samples", "tile", "mode", "seed", "precision"),
+        snapshots=True,
         uses_rf=True,
         dataset_defaults=dataset_defaults(),
     )

@@ -1,0 +1,106 @@
+"""Which ranking of methods a run supports: a difference counts only beyond the seed spread.
+
+Rule (the report's only source of "A is better than B"): two methods on a dataset are
+**distinguishable** when both have at least two seeds and the difference of their means
+exceeds the sum of their standard deviations over seeds (``|mean_a - mean_b| > sd_a +
+sd_b``, sample standard deviations). Otherwise the report says "not distinguishable".
+With one seed there is no spread to compare with, so a one-seed run makes no ranking
+claim at all (it lists the means in order and says so).
+
+The ranking is written as a chain over the methods sorted by mean, ``a > b ≈ c > d``:
+``>`` between neighbours that are distinguishable, ``≈`` between neighbours that are not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def distinguishable(a: pd.Series, b: pd.Series) -> bool | None:
+    """Whether two summary rows differ beyond their seed spread (None: too few seeds).
+
+    Parameters
+    ----------
+    a, b : pandas.Series
+        Rows of :func:`~structnoise.benchmark.tables.summarise` (``mean``, ``std``,
+        ``n``).
+
+    Returns
+    -------
+    bool or None
+    """
+    if int(a["n"]) < 2 or int(b["n"]) < 2:
+        return None
+    if math.isnan(a["std"]) or math.isnan(b["std"]):
+        return None
+    return abs(float(a["mean"]) - float(b["mean"])) > float(a["std"]) + float(b["std"])
+
+
+def ranking_chain(summary: pd.DataFrame, decimals: int = 2) -> tuple[str, bool]:
+    """One dataset's methods sorted by mean, joined by ``>`` or ``≈``.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The summary rows of one dataset and metric (status ok only).
+    decimals : int
+        Decimals of the means shown.
+
+    Returns
+    -------
+    chain : str
+    claims : bool
+        False when some method has fewer than two seeds (no ranking is claimed).
+    """
+    rows = summary.sort_values("mean", ascending=False).reset_index(drop=True)
+    names = [f"{r['label']} ({r['mean']:.{decimals}f})" for _, r in rows.iterrows()]
+    verdicts = [distinguishable(rows.iloc[i - 1], rows.iloc[i]) for i in range(1, len(rows))]
+    if any(v is None for v in verdicts):
+        return ", ".join(names), False
+    parts = [names[0]]
+    for verdict, name in zip(verdicts, names[1:], strict=True):
+        parts += [">" if verdict else "≈", name]
+    return " ".join(parts), True
+
+
+def claims_markdown(summaries: dict[str, pd.DataFrame], datasets: list[str]) -> str:
+    """The ranking each dataset supports, per metric, as Markdown.
+
+    Parameters
+    ----------
+    summaries : dict
+        ``{metric: summary}`` (:func:`~structnoise.benchmark.tables.summarise` with the
+        Table 1 columns).
+    datasets : list of str
+        Dataset order.
+
+    Returns
+    -------
+    str
+        Empty when no dataset has two methods with results.
+    """
+    lines = []
+    for metric, summary in summaries.items():
+        ok = summary[(summary["status"] == "ok") & summary["mean"].notna()]
+        for d in datasets:
+            rows = ok[ok["dataset"] == d]
+            if len(rows) < 2:
+                continue
+            chain, claims = ranking_chain(rows, 2 if metric == "psnr" else 3)
+            if claims:
+                lines.append(f"- {d}, {metric}: {chain}")
+            else:
+                lines.append(
+                    f"- {d}, {metric}: no ranking claimed (fewer than two seeds for some "
+                    f"method); means in order: {chain}"
+                )
+    if not lines:
+        return ""
+    head = (
+        "Rankings the seeds support: `>` where the difference of the means exceeds the sum "
+        "of the two methods' standard deviations over seeds, `≈` where it does not (not "
+        "distinguishable); with one seed no ranking is claimed.\n\n"
+    )
+    return head + "\n".join(lines) + "\n"
