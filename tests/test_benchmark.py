@@ -358,9 +358,13 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
     monkeypatch.setenv("FAKE_LOG", str(log))
     cfg = load_config(_config(plugin, datasets, tmp_path / "run"))
     result = run(cfg, progress=False)
-    table = result.table
-    assert list(table.columns) == COLUMNS
+    full = result.table
+    assert list(full.columns) == COLUMNS
     n_cells = 6 * 2 * 2  # (blur, ar rf=2, ar rf=8, ar rf=4, care, fail) x datasets x seeds
+    # one row per cell and metric (no curve marks without step budgets)
+    assert len(full) == 3 * n_cells and full["final"].all()
+    assert sorted(set(full["metric"])) == ["microssim", "psnr", "ssim"]
+    table = full[full["metric"] == "psnr"]
     assert len(table) == n_cells and table["cell_id"].is_unique
     status = table.set_index(["label", "dataset", "seed"])["status"]
     assert (status.xs("fake-fail", level=0) == "failed").all()
@@ -399,8 +403,8 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
     assert ar["denoise_options"] == {"n_samples": 2}  # the smoke profile's default
     # parquet and CSV agree; provenance is there
     csv = pd.read_csv(tmp_path / "run" / "results.csv")
-    assert len(csv) == len(table)
-    assert read_table(tmp_path / "run")["cell_id"].tolist() == table["cell_id"].tolist()
+    assert len(csv) == len(full)
+    assert read_table(tmp_path / "run")["cell_id"].tolist() == full["cell_id"].tolist()
     prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
     assert prov["packages"]["numpy"] and "config" in prov and prov["machine"]["cpu_count"]
     assert "commit" in prov["git"]
@@ -421,7 +425,8 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
         assert (run_dir / f"fig3_{dataset}.svg").is_file()
         assert len(list(run_dir.glob(f"fig5_{dataset}_fake-ar-rf-4_s*.png"))) == 2
     assert "| tiny-a |" in (run_dir / "table1.md").read_text()
-    assert result.reports["skipped"] == []
+    # no step budgets in this config, hence no curves (tests/test_budgets.py draws them)
+    assert [m for m in result.reports["skipped"] if "curves" not in m] == []
     # each cell was fitted exactly once (fake-fail does not log)
     fits = log.read_text().splitlines()
     assert len(fits) == len(set(fits)) == 18  # every cell that fits was fitted once
