@@ -243,7 +243,9 @@ def _create(entry, plan: CellPlan, cfg: RunConfig, method_kwargs, work_dir, prog
         **method_kwargs,
         seed=plan.cell.cell_seed,
         profile=cfg.profile,
-        max_minutes=plan.spec.max_minutes,
+        # with a step budget the wall-clock limit is the run's safety timeout (the
+        # method's own default budget would otherwise cut training short)
+        max_minutes=plan.max_minutes if plan.max_steps is not None else plan.spec.max_minutes,
         progress=progress,
         work_dir=str(work_dir),
     )

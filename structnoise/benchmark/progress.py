@@ -39,6 +39,8 @@ class RunProgress:
 
     @staticmethod
     def _estimate(plan: CellPlan) -> float:
+        if getattr(plan, "max_steps", None) is not None:
+            return 1.0 * plan.max_steps + 10.0  # a guess (1 s a step): the ratio corrects it
         if plan.max_minutes is None:
             return 5.0 if not plan.info.learns else 3600.0
         return 60.0 * plan.max_minutes + 10.0
@@ -53,6 +55,8 @@ class RunProgress:
     def start(self, index: int, plan: CellPlan) -> None:
         """Announce the cell in flight."""
         budget = f", training budget {plan.max_minutes:g} min" if plan.max_minutes else ""
+        if getattr(plan, "max_steps", None) is not None:
+            budget = f", training budget {plan.max_steps} steps"
         self.write(
             f"[{index}/{self.total}] {plan.cell.label} on {plan.cell.dataset}, "
             f"seed {plan.cell.seed}{budget} (run eta {self._eta()})"
