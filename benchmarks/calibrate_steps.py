@@ -3,17 +3,27 @@
 The benchmark configurations give each learnt method a budget in optimisation steps
 (``max_steps``), so that another process on the machine cannot change how much a method
 trains. The step counts are chosen so that the minutes the configurations used to give
-(``--minutes``: ``quick.yaml``'s wall-clock budgets) hold on an idle 2-core machine: this
-script trains each method for ``--seconds`` exactly as a benchmark cell does (the runner's
-own :func:`~structnoise.benchmark.execute.execute_cell`, profile ``quick``, on
-``embedded-stripe`` unless told otherwise, seed 0) and reports its steps per minute of
-training, the machine load before and after (a measurement on a busy machine says so),
-process CPU seconds, threads, and the step budget ``round(steps_per_minute * minutes)``.
+(:data:`QUICK_MINUTES`, ``quick.yaml``'s former wall-clock budgets) hold on an idle
+2-core machine.
+
+Measurement: each method is trained twice exactly as a benchmark cell trains it (the
+runner's own :func:`~structnoise.benchmark.execute.execute_cell`, profile ``quick``,
+``embedded-stripe``, seed 0), once for ``--steps A`` and once for ``--steps B`` steps;
+the difference removes the set-up (model building, HDN's noise-model fit, data
+loading). The rate is read from **process CPU time**, which other processes on the
+machine change far less than wall time:
+
+    steps per idle minute = (B - A) / (cpu_B - cpu_A) * threads * 60
+
+i.e. the assumption that on an idle machine the process keeps its ``threads`` cores busy
+(an upper bound: imperfect parallel efficiency makes a real idle minute hold somewhat
+fewer steps). The wall-clock rate of the same two runs and the machine's load average
+are reported beside it, so a reader sees how busy the machine was.
 
 Usage::
 
     python benchmarks/calibrate_steps.py --out results/calibration
-    python benchmarks/calibrate_steps.py --methods n2v care --seconds 20
+    python benchmarks/calibrate_steps.py --methods n2v care
 
 Writes ``steps.json`` and ``steps.md`` into ``--out`` with the commit, package versions,
 machine (CPU model) and the command.
@@ -26,7 +36,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 #: The quick configuration's wall-clock budgets (minutes) that the step budgets replace.
@@ -43,10 +52,22 @@ QUICK_MINUTES = {
 }
 
 
-def measure(method: str, dataset: str, seconds: float, run_dir: Path) -> dict:
-    """Train ``method`` for ``seconds`` as a benchmark cell does; its steps and times."""
-    import torch
+#: (A, B) training steps per method: B - A steps of pure training are timed.
+STEPS = {
+    "n2v": (20, 100),
+    "sn2v": (20, 100),
+    "care": (20, 100),
+    "hdn": (5, 30),
+    "hdn36": (5, 30),
+    "dvlae-small": (5, 30),
+    "dvlae-large": (2, 8),
+    "hdn-large": (2, 8),
+    "hdn36-large": (2, 8),
+}
 
+
+def run_cell(method: str, dataset: str, steps: int, run_dir: Path) -> dict:
+    """Train ``method`` for ``steps`` steps as a benchmark cell does; its record."""
     from structnoise.benchmark.cells import plan_cells
     from structnoise.benchmark.config import load_config
     from structnoise.benchmark.execute import execute_cell
@@ -57,7 +78,7 @@ def measure(method: str, dataset: str, seconds: float, run_dir: Path) -> dict:
             "schema_version": 1,
             "name": "calibrate",
             "profile": "quick",
-            "methods": [{"name": method, "max_minutes": seconds / 60.0}],
+            "methods": [{"name": method, "max_steps": steps}],
             "datasets": [dataset],
             "seeds": [0],
             "n_samples": 1,
@@ -66,32 +87,39 @@ def measure(method: str, dataset: str, seconds: float, run_dir: Path) -> dict:
         }
     )
     (plan,) = plan_cells(cfg)
-    data = load_dataset(cfg, dataset)
-    load0 = os.getloadavg()
-    cpu0 = time.process_time()
-    rec = execute_cell(plan, cfg, data, run_dir)
-    cpu = time.process_time() - cpu0
-    load1 = os.getloadavg()
-    steps, minutes = rec.get("steps"), rec.get("train_minutes")
-    rate = steps / minutes if steps and minutes else None
+    rec = execute_cell(plan, cfg, load_dataset(cfg, dataset), run_dir)
+    if rec["status"] != "ok":
+        raise RuntimeError(f"{method} at {steps} steps: {rec.get('reason')}")
+    return rec
+
+
+def measure(method: str, dataset: str, run_dir: Path) -> dict:
+    """The marginal training rate of ``method`` from two runs (see the module doc)."""
+    a, b = STEPS[method]
+    ra = run_cell(method, dataset, a, run_dir)
+    rb = run_cell(method, dataset, b, run_dir)
+    steps = int(rb["steps"]) - int(ra["steps"])
+    cpu = rb["train_cpu_s"] - ra["train_cpu_s"]
+    wall = rb["train_wall_s"] - ra["train_wall_s"]
+    threads = int(rb.get("threads") or 1)
+    idle = steps / cpu * threads * 60.0 if cpu > 0 else None
+    minutes = QUICK_MINUTES.get(method)
     return {
         "method": method,
         "dataset": dataset,
-        "status": str(rec["status"]),
-        "reason": rec.get("reason"),
-        "steps": steps,
-        "train_minutes": minutes,
-        "stopped_by": rec.get("stopped_by"),
-        "fit_s": rec.get("fit_s"),
-        "process_cpu_s": cpu,
-        "threads": torch.get_num_threads(),
-        "loadavg_1min_before": load0[0],
-        "loadavg_1min_after": load1[0],
-        "steps_per_minute": rate,
-        "quick_minutes": QUICK_MINUTES.get(method),
-        "step_budget": round(rate * QUICK_MINUTES[method])
-        if rate and method in QUICK_MINUTES
-        else None,
+        "steps_a": int(ra["steps"]),
+        "steps_b": int(rb["steps"]),
+        "cpu_s_a": ra["train_cpu_s"],
+        "cpu_s_b": rb["train_cpu_s"],
+        "wall_s_a": ra["train_wall_s"],
+        "wall_s_b": rb["train_wall_s"],
+        "threads": threads,
+        "load": [ra.get("load_before"), rb.get("load_after")],
+        "cpu_s_per_step": cpu / steps if steps else None,
+        "wall_steps_per_minute": steps / wall * 60.0 if wall > 0 else None,
+        "idle_steps_per_minute": idle,
+        "quick_minutes": minutes,
+        "step_budget": round(idle * minutes) if idle and minutes else None,
     }
 
 
@@ -99,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the calibration and write ``steps.json`` / ``steps.md``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(QUICK_MINUTES))
+    parser.add_argument(
+        "--note", default="", help="a sentence on the machine's state, written into steps.md"
+    )
     parser.add_argument("--dataset", default="embedded-stripe")
-    parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
     args = parser.parse_args(argv)
 
@@ -110,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.methods:
-            row = measure(name, args.dataset, args.seconds, Path(tmp))
+            row = measure(name, args.dataset, Path(tmp))
             print(json.dumps(row), flush=True)
             rows.append(row)
     meta = {
@@ -119,31 +149,35 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "packages": _versions(),
-        "seconds": args.seconds,
         "dataset": args.dataset,
+        "note": args.note,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "steps.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [
-        "# Step budgets: training steps per minute of each learnt method (profile quick)",
+        "# Step budgets: training steps per idle minute of each learnt method (profile quick)",
         "",
         f"Written by `{meta['command']}` at commit {meta['commit']} on {meta['cpu']} "
         f"({meta['cpu_count']} cores); torch {meta['packages'].get('torch')}, careamics "
-        f"{meta['packages'].get('careamics')}. Each method trained {args.seconds:g} s on "
-        f"{args.dataset}, seed 0, as a benchmark cell (setup not counted in the rate). "
-        "`step budget` = steps per minute x the quick configuration's former wall-clock "
-        "minutes. A 1-minute load average above the core count means the machine was busy.",
+        f"{meta['packages'].get('careamics')}. Each method trained as a benchmark cell on "
+        f"{args.dataset} (seed 0) for A and for B steps; the rate is (B - A) over the "
+        "difference of process CPU seconds, times threads (the rate of an idle machine "
+        "whose cores the process keeps busy); the wall-clock rate and the 1-minute load "
+        "average are shown beside it. `step budget` = idle steps per minute x the quick "
+        "configuration's former wall-clock minutes (rounded in the configurations).",
         "",
-        "| method | steps | train min | steps/min | process CPU s | threads | load before / after "
-        "| quick minutes | step budget |",
+        *([args.note, ""] if args.note else []),
+        "| method | A / B steps | CPU s per step | threads | idle steps/min | wall steps/min "
+        "| load | former minutes | step budget |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        rate = f"{r['steps_per_minute']:.1f}" if r["steps_per_minute"] else "-"
+        load = " / ".join(f"{x:.1f}" for x in r["load"] if x is not None)
         lines.append(
-            f"| {r['method']} | {r['steps']} | {r['train_minutes'] or 0:.2f} | {rate} | "
-            f"{r['process_cpu_s']:.0f} | {r['threads']} | {r['loadavg_1min_before']:.2f} / "
-            f"{r['loadavg_1min_after']:.2f} | {r['quick_minutes']} | {r['step_budget']} |"
+            f"| {r['method']} | {r['steps_a']} / {r['steps_b']} | {r['cpu_s_per_step']:.3f} | "
+            f"{r['threads']} | {r['idle_steps_per_minute']:.0f} | "
+            f"{r['wall_steps_per_minute']:.0f} | {load} | {r['quick_minutes']} | "
+            f"{r['step_budget']} |"
         )
     (args.out / "steps.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out / 'steps.md'}")
