@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from structnoise.provenance import portable_command
+from structnoise.provenance import commit_label, cpu_model, portable_command
 
 #: AR receptive field per noise model, read from the noise autocorrelation as the paper read
 #: its SN2V masks: the stripe noise's correlation (a sigma-1 blur) is gone after ~3 pixels,
@@ -175,8 +175,11 @@ def to_markdown(results: list[dict], meta: dict) -> str:
         "# DVLAE quick profile: PSNR (dB) on 2 CPU cores",
         "",
         f"Command: `{meta['command']}`  ",
-        f"Machine: {meta['machine']}; load average at the start {meta['load_start']}, "
-        f"at the end {meta['load_end']}.",
+        f"Code: commit {meta.get('commit', 'unknown')}; torch "
+        f"{meta.get('packages', {}).get('torch')}, lightning "
+        f"{meta.get('packages', {}).get('lightning')}  ",
+        f"Machine: {meta.get('cpu', '')} {meta['machine']}; load average at the start "
+        f"{meta['load_start']}, at the end {meta['load_end']}.",
         "",
         "| dataset | noisy | Gaussian(1) | minutes | steps | MMSE | mean latent | gain |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -220,8 +223,13 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     args.set = dict(_parse_kv(kv) for kv in args.set)
+    from structnoise.benchmark.results import _versions
+
     meta = {
         "command": portable_command(sys.argv),
+        "commit": commit_label(),
+        "cpu": cpu_model(),
+        "packages": _versions(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "load_start": [round(v, 2) for v in os.getloadavg()],
     }
