@@ -87,6 +87,13 @@ class MethodInfo:
         ``{profile: {dataset: {parameter: value}}}`` (e.g. DVLAE's per-dataset paper
         settings); the benchmark passes them to every cell of that profile and dataset,
         under the configuration's ``dataset_params`` and the cell's own parameters.
+    snapshots : bool
+        ``fit`` honours the method's ``snapshot_hook`` attribute: with
+        ``method.snapshot_hook = (steps, fn, "steps")`` (or ``(minutes, fn)``),
+        ``fn(method, info)`` is called when training passes each mark, with the method
+        usable as fitted on its current weights and ``info = {"steps", "minutes",
+        "mark"}``; the hook's time is not charged to the training budget. Default False
+        (plugins are not expected to offer it).
     """
 
     description: str = ""
@@ -103,6 +110,7 @@ class MethodInfo:
     denoise_options: tuple[str, ...] | None = None
     uses_rf: bool = False
     dataset_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    snapshots: bool = False
 
 
 def classical_info(description: str) -> MethodInfo:

@@ -246,6 +246,7 @@ def _info(variant: str) -> MethodInfo:
         budgets={"smoke": 1.0, "quick": 15.0, "paper": None},
         paper_name=VARIANTS[variant]["paper_name"],
         denoise_options=("n_samples", "tile", "mode", "seed", "precision"),
+        snapshots=True,
     )
 
 

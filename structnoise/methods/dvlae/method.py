@@ -63,6 +63,7 @@ def _info(paper_name: str, quick: float) -> MethodInfo:
         denoise_options=("n_samples", "tile", "mode", "seed", "precision"),
         uses_rf=True,
         dataset_defaults=dataset_defaults(),
+        snapshots=True,
     )
 
 
