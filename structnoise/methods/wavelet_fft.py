@@ -156,9 +156,10 @@ class WaveletFFT(BaseDenoiser):
         (``"horizontal"``: along X, each row offset); the benchmark passes the dataset's.
     sigma : float
         Width of the Gaussian notch ``1 - exp(-k^2 / (2 sigma^2))`` in DFT frequency
-        samples of each band (> 0; default 1.0). Larger removes stripes that vary more
-        along their length, and more image structure. The defaults (``db5``, 1.0, the
-        deepest level) remove most line stripes from picture crops
+        samples of each band (> 0; default 0.5: the notch takes the mean along the
+        stripes and little else). Larger removes stripes that vary more along their
+        length, and more image structure. The defaults (``db5``, 0.5, the deepest level)
+        remove most line stripes from picture crops
         (``benchmarks/destriping_defaults.py``, ``results/destriping/``).
     level : int, optional
         Wavelet decomposition levels (>= 1; default None: as many as the image allows,
@@ -178,7 +179,7 @@ class WaveletFFT(BaseDenoiser):
         self,
         *,
         axis: str = "horizontal",
-        sigma: float = 1.0,
+        sigma: float = 0.5,
         level: int | None = None,
         wavelet: str = "db5",
         **common: Any,
