@@ -2,8 +2,8 @@
 
 B. Münch, P. Trtik, F. Marone and M. Stampanoni, "Stripe and ring artifact removal with
 combined wavelet-Fourier filtering", Optics Express 17(10), 8567-8591 (2009). Written
-here from the paper's description (section 2); the method is the one pystripe and tomopy
-offer as their wavelet-FFT ("fw") filter.
+here from the paper's description; pystripe and tomopy offer the same method as their
+wavelet-FFT ("fw") filter.
 
 Our reading of the paper
 ------------------------
@@ -22,8 +22,8 @@ along Y and varies along X:
 3. That transform is multiplied by the Gaussian notch
    ``g(k_y) = 1 - exp(-k_y^2 / (2 sigma^2))``, which removes ``k_y = 0`` (the column
    mean of the band: the stripe) entirely and damps the slowly varying neighbours; the
-   frequency ``k_y`` is the integer index of the band's DFT (``-h_l/2 .. h_l/2``), as in
-   the paper's figures, so ``sigma`` is in frequency samples and the same at every level.
+   frequency ``k_y`` is the integer index of the band's DFT (``-h_l/2 .. h_l/2``), so
+   ``sigma`` is in frequency samples and the same at every level.
 4. Inverse transform along Y, then the inverse wavelet transform of all levels gives the
    filtered image. The approximation band of the coarsest level is left alone: stripes
    wider than ``2^L`` pixels survive, so ``L`` sets the widest stripe that is removed.
@@ -35,7 +35,7 @@ Direction in structnoise: ``axis="horizontal"`` (noise correlated along rows, i.
 horizontal stripes, constant along X) transposes each image before and after the filter;
 ``axis="vertical"`` (stripes along Y) filters it as it is. The image is extended by
 pywt's ``"symmetric"`` mode at the borders and the DFT along the stripes is periodic
-(the paper does not specify either).
+(our choices).
 """
 
 from __future__ import annotations
