@@ -44,7 +44,7 @@ def test_plan_runs_and_writes_nothing(table1_plan):
     assert result.exit_code == 0, result.output
     assert after == before  # no run folder, no record, no cache, nothing
     assert "nothing is run or written" in result.output.splitlines()[0]
-    assert len(_blocks(result.output)) == 60
+    assert len(_blocks(result.output)) == 72
 
 
 @pytest.mark.parametrize("method", ["dvlae-small", "dvlae-large"])

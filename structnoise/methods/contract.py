@@ -88,11 +88,12 @@ class MethodInfo:
         settings); the benchmark passes them to every cell of that profile and dataset,
         under the configuration's ``dataset_params`` and the cell's own parameters.
     snapshots : bool
-        ``fit`` honours the method's ``snapshot_hook`` attribute with step marks,
-        ``(steps, fn, "steps")``: at each of those training steps it calls
-        ``fn(method, {"steps", "minutes", "mark"})`` with the method usable as fitted (so
-        ``fn`` can call ``denoise`` on the current weights), the hook's time left out of
-        the training budget. The benchmark draws quality-vs-compute curves from it.
+        ``fit`` honours the method's ``snapshot_hook`` attribute: with
+        ``method.snapshot_hook = (steps, fn, "steps")`` (or ``(minutes, fn)``),
+        ``fn(method, info)`` is called when training passes each mark, with the method
+        usable as fitted on its current weights and ``info = {"steps", "minutes",
+        "mark"}``; the hook's time is not charged to the training budget. Default False
+        (plugins are not expected to offer it).
     """
 
     description: str = ""

@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "structnoise.methods"
 
 _BUILTIN_MODULES = (
     "structnoise.methods.classical",
+    "structnoise.methods.destriping",
     "structnoise.methods.dvlae",
     "structnoise.methods.careamics_adapters",
     "structnoise.methods.hdn",

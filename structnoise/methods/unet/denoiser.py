@@ -114,6 +114,10 @@ class CareamicsDenoiser(BaseDenoiser):
         self.careamics_config: dict[str, Any] | None = None
         self.norm: dict[str, float] = {}
         self.train_summary: dict[str, Any] = {}
+        #: ``(marks, fn)`` or ``(steps, fn, "steps")``: ``fn(method, info)`` is called at
+        #: each mark during ``fit`` with the method usable as fitted (see
+        #: :mod:`structnoise.methods.unet.snapshots`).
+        self.snapshot_hook: tuple | None = None
 
     # -------------------------------------------------------------- configuration
     @classmethod
@@ -193,7 +197,15 @@ class CareamicsDenoiser(BaseDenoiser):
                 norm=self.norm,
                 struct=self._struct_mask(noisy, clean) if self.algorithm == "n2v" else ("none", 0),
             )
-        run = train(cfg, data, name=self.name, work_dir=self.work_dir, progress=self.progress)
+        callbacks = self._snapshot_callbacks(cfg, noisy)
+        run = train(
+            cfg,
+            data,
+            name=self.name,
+            work_dir=self.work_dir,
+            progress=self.progress,
+            callbacks=callbacks,
+        )
         self.history = run.history
         # the last value of each loss (the last epoch, cut short by the step or time
         # limit, often has no validation)
@@ -212,6 +224,18 @@ class CareamicsDenoiser(BaseDenoiser):
         self.unet_params = run.unet_params
         run.net.eval()
         self.net = run.net.to("cpu")
+
+    def _snapshot_callbacks(self, cfg, noisy: np.ndarray) -> list:
+        """The Lightning callback that runs ``snapshot_hook`` (none without a hook)."""
+        if self.snapshot_hook is None:
+            return []
+        from structnoise.methods.unet.snapshots import SnapshotCallback
+        from structnoise.methods.vae.callbacks import Snapshots
+
+        # what denoise needs besides the live network, known before training
+        self.unet_params = cfg.algorithm_config.model.model_dump(mode="json")
+        self.record_data_range(noisy)
+        return [SnapshotCallback(self, Snapshots.from_hook(self.snapshot_hook, self))]
 
     # -------------------------------------------------------------- prediction
     def _forward(self, batch: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ N2V_INFO = MethodInfo(
     budgets=dict(BUDGETS),
     paper_name=None,
     denoise_options=("tile", "tile_overlap"),
+    snapshots=True,
 )
 SN2V_INFO = MethodInfo(
     description="structured Noise2Void (careamics): blind spot plus a 1-D mask of `span` "
@@ -52,6 +53,7 @@ SN2V_INFO = MethodInfo(
     budgets=dict(BUDGETS),
     paper_name="SN2V",
     denoise_options=("tile", "tile_overlap"),
+    snapshots=True,
 )
 CARE_INFO = MethodInfo(
     description="CARE (careamics): supervised UNet trained on (noisy, clean) pairs",
@@ -63,6 +65,7 @@ CARE_INFO = MethodInfo(
     budgets=dict(BUDGETS),
     paper_name="CARE",
     denoise_options=("tile", "tile_overlap"),
+    snapshots=True,
 )
 
 

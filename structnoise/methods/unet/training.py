@@ -147,6 +147,7 @@ def train(
     name: str,
     work_dir: str | Path | None,
     progress: bool,
+    callbacks: list | None = None,
 ) -> CareamicsRun:
     """Train with careamics' ``CAREamist``.
 
@@ -164,6 +165,10 @@ def train(
         careamics' folder; None: a temporary folder removed afterwards.
     progress : bool
         Show careamics' progress bar and messages (else everything is quiet).
+    callbacks : list, optional
+        More Lightning callbacks (e.g. a
+        :class:`~structnoise.methods.unet.snapshots.SnapshotCallback`); the seconds in
+        their ``paused`` attribute are not counted in the run's ``seconds``.
 
     Returns
     -------
@@ -187,14 +192,17 @@ def train(
         stack.enter_context(preserve_global_rng())
         # careamics steps the optimiser on every loss: the first non-finite one stops
         guard = divergence_guard(name, patience=0, monitors=("val_loss",))
-        careamist = CAREamist(cfg, work_dir=wd, enable_progress_bar=progress, callbacks=[guard])
+        extra = list(callbacks or [])
+        careamist = CAREamist(
+            cfg, work_dir=wd, enable_progress_bar=progress, callbacks=[guard, *extra]
+        )
         n2v_cfg = getattr(cfg.algorithm_config, "n2v_config", None)
         if n2v_cfg is not None and n2v_cfg.struct_mask is not None:
             careamist.model.n2v_manipulate = StructMaskManipulate(n2v_cfg)
         start = time.perf_counter()
         careamist.train(**train_data)
         guard.finish(careamist.model.model.state_dict().values())
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start - sum(getattr(cb, "paused", 0.0) for cb in extra)
         trainer = careamist.trainer
         return CareamicsRun(
             net=careamist.model.model,
