@@ -64,7 +64,6 @@ def _info(paper_name: str, quick: float) -> MethodInfo:
         snapshots=True,
         uses_rf=True,
         dataset_defaults=dataset_defaults(),
-        snapshots=True,
     )
 
 
