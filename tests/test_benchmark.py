@@ -205,6 +205,11 @@ def datasets(tmp_path):
     ]
 
 
+def _psnr(table):
+    """The PSNR rows of a results table: one per cell (the table has one per metric)."""
+    return table[table["metric"] == "psnr"]
+
+
 def _config(plugin, datasets, out, **extra):
     data = {
         "schema_version": 1,
@@ -521,7 +526,7 @@ def test_missing_dataset_is_skipped_and_run_finishes(tmp_path, plugin, datasets)
         )
     )
     result = run(cfg, progress=False)
-    t = result.table.set_index("dataset")
+    t = _psnr(result.table).set_index("dataset")
     assert t.loc["tiny-missing", "status"] == "skipped"
     assert "unavailable" in t.loc["tiny-missing", "reason"]
     assert t.loc["tiny-a", "status"] == "ok"
@@ -562,7 +567,7 @@ def test_resume_after_kill(tmp_path, plugin, datasets, monkeypatch):
     assert len(fits) == 6 and len(set(fits)) == 6  # every cell fitted once, none repeated
     assert result.counts["reused"] == 2 and result.counts["ok"] == 6
     assert result.run_id == run_id
-    table = read_table(tmp_path / "run")
+    table = _psnr(read_table(tmp_path / "run"))
     assert len(table) == 6 and table["cell_id"].is_unique
     # a third call reuses everything
     again = run(path, progress=False)
@@ -586,7 +591,7 @@ def test_retry_reruns_failed_cells(tmp_path, plugin, datasets):
     assert again.counts["reused"] == 2
     retried = run(cfg, progress=False, retry=True)
     assert retried.counts["reused"] == 1 and retried.counts["failed"] == 1
-    assert len(retried.table) == 2
+    assert len(_psnr(retried.table)) == 2
 
 
 def test_changed_settings_do_not_reuse_old_cells(tmp_path, plugin, datasets):
@@ -597,7 +602,7 @@ def test_changed_settings_do_not_reuse_old_cells(tmp_path, plugin, datasets):
     changed = run(load_config(dict(data, n_samples=5)), progress=False)
     assert changed.counts["reused"] == 0
     assert first.table["cell_id"].iloc[0] != changed.table["cell_id"].iloc[0]
-    assert len(changed.table) == 1  # the same cell with other settings: the new record only
+    assert len(_psnr(changed.table)) == 1  # the same cell with other settings: the new record only
 
 
 def test_slurm_executor_through_submitit_local(tmp_path, plugin, datasets):
@@ -614,7 +619,7 @@ def test_slurm_executor_through_submitit_local(tmp_path, plugin, datasets):
         )
     )
     result = run(cfg, progress=False)
-    table = result.table.set_index("method")
+    table = _psnr(result.table).set_index("method")
     assert table.loc["fake-blur", "status"] == "ok"
     assert table.loc["fake-ar", "status"] == "ok"
     assert table.loc["fake-fail", "status"] == "failed"
@@ -622,7 +627,7 @@ def test_slurm_executor_through_submitit_local(tmp_path, plugin, datasets):
     assert (tmp_path / "run" / "submitit").is_dir()
     # the same cells as a local run would have (same ids, same seeds)
     local = plan_cells(cfg.with_overrides(executor="local"))
-    assert sorted(p.cell_id for p in local) == sorted(result.table["cell_id"])
+    assert sorted(p.cell_id for p in local) == sorted(_psnr(result.table)["cell_id"])
 
 
 def test_max_test_images(tmp_path, plugin, datasets):
@@ -635,9 +640,9 @@ def test_max_test_images(tmp_path, plugin, datasets):
         report=False,
         max_test_images=2,
     )
-    table = run(load_config(data), progress=False).table
+    table = _psnr(run(load_config(data), progress=False).table)
     assert table["n_images"].tolist() == [2]
-    full = run(load_config(dict(data, max_test_images=None)), progress=False).table
+    full = _psnr(run(load_config(dict(data, max_test_images=None)), progress=False).table)
     assert full["n_images"].tolist() == [3]
     assert full["cell_id"].iloc[0] != table["cell_id"].iloc[0]
 
@@ -653,7 +658,7 @@ def test_dataset_not_on_disk_is_skipped_without_download(tmp_path, plugin):
             "report": False,
         }
     )
-    table = run(cfg, progress=False).table
+    table = _psnr(run(cfg, progress=False).table)
     assert table["status"].tolist() == ["skipped"]
     assert "datasets fetch convallaria-a" in table["reason"].iloc[0]
 
@@ -687,7 +692,7 @@ def test_shipped_smoke_config_on_real_data(tmp_path):
     """The shipped smoke configuration with the classical methods on embedded-stripe."""
     cfg = load_config("smoke", methods=["noisy", "gaussian"], out=str(tmp_path / "smoke"))
     result = run(cfg, progress=False)
-    t = result.table.set_index("method")
+    t = _psnr(result.table).set_index("method")
     assert (t["status"] == "ok").all() and (t["n_images"] == 4).all()
     assert t.loc["gaussian", "value"] > t.loc["noisy", "value"] + 2
     assert (tmp_path / "smoke" / "fig3_embedded-stripe.png").is_file()

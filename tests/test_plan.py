@@ -73,7 +73,9 @@ def test_plan_of_the_quick_profile_keeps_its_settings(tmp_path):
     text = _blocks(result.output)[("dvlae-small", "embedded-stripe")]
     for setting in ("rf=6", "n_gaussians=3", "crop=64", "batch=8", "val_crops=16"):
         assert f" {setting} " in text
-    assert "val_resample=false" in text and "time budget: 8 min" in text
+    # the quick configuration's budget is steps (8 idle minutes, results/calibration)
+    assert "val_resample=false" in text and " max_steps=1600 " in text
+    assert "budget: 1600 steps (safety time limit 120 min)" in text
     assert list(tmp_path.iterdir()) == []
 
 

@@ -213,7 +213,7 @@ def test_cli_run_list_and_report(tmp_path, plugin):
     assert "| dataset | fake-blur | fake-ar[rf=2] | fake-ar[rf=8] |" in result.output
     assert (out / "fig4_rf.png").exists() and (out / "fig3_tiny.png").exists()
     table = pd.read_parquet(out / "results.parquet")
-    assert sorted(table["seed"].unique()) == [0, 1] and len(table) == 6
+    assert sorted(table["seed"].unique()) == [0, 1] and len(table) == 6 * 3  # 3 metrics
 
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0 and "fake-blur" in result.output

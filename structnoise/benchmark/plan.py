@@ -71,6 +71,9 @@ class CellCost:
         Crops per pass.
     side : int or None
         Side of a crop.
+    step_budget : bool
+        The configuration gives the cell a step budget (``max_steps``); ``minutes`` is
+        then only the run's safety limit.
     """
 
     passes: int | None = None
@@ -79,6 +82,7 @@ class CellCost:
     minutes: float | None = None
     batch: int | None = None
     side: int | None = None
+    step_budget: bool = False
 
     @property
     def pixels(self) -> float | None:
@@ -115,6 +119,11 @@ class CellCost:
             parts.append(f"{self.passes} steps")
         else:
             parts.append("no step limit")
+        if self.step_budget:
+            return (
+                f"cost: {'; '.join(parts)}; budget: {self.passes} steps (safety time limit "
+                f"{self.minutes:g} min)"
+            )
         budget = "none" if self.minutes is None else f"{self.minutes:g} min"
         return f"cost: {'; '.join(parts)}; time budget: {budget}"
 
@@ -234,7 +243,9 @@ def describe_cells(cfg: RunConfig) -> list[CellDescription]:
                 **kwargs,
                 seed=cell.cell_seed,
                 profile=cfg.profile,
-                max_minutes=plan.spec.max_minutes,
+                max_minutes=plan.max_minutes
+                if plan.max_steps is not None
+                else plan.spec.max_minutes,
                 progress=False,
                 work_dir=None,
             )
@@ -246,6 +257,7 @@ def describe_cells(cfg: RunConfig) -> list[CellDescription]:
             settings = kwargs
         desc.settings = _ordered(settings)
         desc.cost = estimate_cost(settings, plan.max_minutes)
+        desc.cost.step_budget = plan.max_steps is not None
         out.append(desc)
     return out
 
