@@ -69,16 +69,26 @@ def tiny(tmp_path):
     clean = (clean - clean.min()) / (clean.max() - clean.min())
     noisy = clean + rng.normal(0, 0.1, clean.shape)
     paths = {}
-    for key, arr in (("train_noisy", noisy[:4]), ("test_noisy", noisy[4:]),
-                     ("test_clean", clean[4:])):
+    for key, arr in (
+        ("train_noisy", noisy[:4]),
+        ("test_noisy", noisy[4:]),
+        ("test_clean", clean[4:]),
+    ):
         paths[key] = str(tmp_path / f"{key}.tif")
         tifffile.imwrite(paths[key], arr.astype(np.float32))
     return {"name": "tiny", "axis": "horizontal", **paths}
 
 
 def _cfg(tiny, out, methods, **extra):
-    data = {"schema_version": 1, "name": "t", "profile": "smoke", "methods": methods,
-            "datasets": [tiny], "seeds": [0, 1], "out": str(out)}
+    data = {
+        "schema_version": 1,
+        "name": "t",
+        "profile": "smoke",
+        "methods": methods,
+        "datasets": [tiny],
+        "seeds": [0, 1],
+        "out": str(out),
+    }
     data.update(extra)
     return load_config(data)
 
@@ -91,10 +101,16 @@ def test_curve_marks_halve_the_budget():
 
 
 def test_step_budget_marks_and_table_rows(step_blur, tiny, tmp_path):
-    cfg = _cfg(tiny, tmp_path / "run",
-               ["noisy", {"name": "step-blur", "max_steps": 8},
-                {"name": "step-blur", "max_steps": 8, "params": {"stop_at": 5}}],
-               curve_marks=2)
+    cfg = _cfg(
+        tiny,
+        tmp_path / "run",
+        [
+            "noisy",
+            {"name": "step-blur", "max_steps": 8},
+            {"name": "step-blur", "max_steps": 8, "params": {"stop_at": 5}},
+        ],
+        curve_marks=2,
+    )
     result = run(cfg, progress=False)
     t = result.table
     blur = t[(t["label"] == "step-blur") & (t["metric"] == "psnr")]
@@ -112,8 +128,9 @@ def test_step_budget_marks_and_table_rows(step_blur, tiny, tmp_path):
     assert "Stopped short of their step budget" in report
     assert "step-blur[stop_at=5] on tiny, seed 0: 5 of 8 steps" in report
     # the record says what the budget was and how the training went
-    rec = json.loads(next((tmp_path / "run" / "cells").glob("step-blur__tiny__s0__*.json"))
-                     .read_text())
+    rec = json.loads(
+        next((tmp_path / "run" / "cells").glob("step-blur__tiny__s0__*.json")).read_text()
+    )
     assert rec["max_steps"] == 8 and rec["method_kwargs"]["max_steps"] == 8
     assert [m["mark_step"] for m in rec["marks"]] == [2, 4]
     assert rec["train_cpu_s"] >= 0 and rec["train_wall_s"] >= 0
@@ -145,11 +162,11 @@ def test_marks_need_a_step_budget_and_a_method_that_can_stop_for_them(step_blur,
     with pytest.raises(ValueError, match=r"outside 1\.\.max_steps"):
         _cfg(tiny, tmp_path / "r", [{"name": "step-blur", "max_steps": 4, "marks": [9]}])
     with pytest.raises(ConfigError, match="cannot be evaluated during training"):
-        plan_cells(_cfg(tiny, tmp_path / "r", [{"name": "no-marks", "max_steps": 4,
-                                                 "marks": [2]}]))
+        plan_cells(_cfg(tiny, tmp_path / "r", [{"name": "no-marks", "max_steps": 4, "marks": [2]}]))
     # from the run's curve_marks, such a method is simply evaluated at the end
-    plans = plan_cells(_cfg(tiny, tmp_path / "r", [{"name": "no-marks", "max_steps": 4}],
-                            curve_marks=2))
+    plans = plan_cells(
+        _cfg(tiny, tmp_path / "r", [{"name": "no-marks", "max_steps": 4}], curve_marks=2)
+    )
     assert [(p.marks, p.max_steps) for p in plans] == [([], 4), ([], 4)]  # two seeds
 
 
@@ -164,11 +181,13 @@ def _summary(rows):
 
 
 def test_claims_rank_only_beyond_the_seed_spread():
-    s = _summary([
-        ["d", "a", 30.0, 0.1, 3, "ok"],
-        ["d", "b", 29.0, 0.2, 3, "ok"],   # 1.0 apart > 0.3: distinguishable
-        ["d", "c", 28.9, 0.3, 3, "ok"],   # 0.1 apart < 0.5: not distinguishable
-    ])
+    s = _summary(
+        [
+            ["d", "a", 30.0, 0.1, 3, "ok"],
+            ["d", "b", 29.0, 0.2, 3, "ok"],  # 1.0 apart > 0.3: distinguishable
+            ["d", "c", 28.9, 0.3, 3, "ok"],  # 0.1 apart < 0.5: not distinguishable
+        ]
+    )
     assert distinguishable(s.iloc[0], s.iloc[1]) is True
     assert distinguishable(s.iloc[1], s.iloc[2]) is False
     chain, claims = ranking_chain(s)

@@ -6,7 +6,8 @@ table holds one row per evaluation (``final`` False for the marks). A figure per
 draws PSNR against training time (log x: wall-clock seconds spent in ``fit`` up to the
 mark, set-up such as HDN's noise-model fit included, the evaluations left out), one line
 per method through the mean over seeds at each step mark, the band spanning the seeds'
-minimum to maximum; methods that do not train are drawn as horizontal lines. The other metrics are drawn in further panels when the run has them.
+minimum to maximum; methods that do not train are drawn as horizontal lines. The other
+metrics are drawn in further panels when the run has them.
 """
 
 from __future__ import annotations
