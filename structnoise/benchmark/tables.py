@@ -356,6 +356,8 @@ def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str]) ->
     """Our ranking of the methods the paper also reports, against the paper's."""
     from scipy.stats import kendalltau
 
+    from structnoise.benchmark.claims import ranking_chain
+
     default = summary[(summary["params"].isin(["{}", ""])) & summary["mean"].notna()]
     out = []
     for d in datasets:
@@ -371,22 +373,24 @@ def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str]) ->
         common = [m for m in ref.index if m in ours.index]
         if len(common) < 2:
             continue
-        ours_order = sorted(common, key=lambda m: -ours[m])
+        rows = default[(default["dataset"] == d) & default["method"].isin(common)]
+        chain, claims = ranking_chain(rows.assign(label=rows["method"]))
         paper_order = sorted(common, key=lambda m: -ref[m])
         tau = kendalltau([ours[m] for m in common], [ref[m] for m in common]).statistic
         pname = direct["paper_dataset"].iloc[0]
+        ours_line = chain if claims else f"no ranking claimed (one seed); means in order: {chain}"
         out.append(
             f"- **{d}** vs the paper's *{pname}* ({kind}):\n"
-            f"  - ours: {' > '.join(ours_order)}\n"
+            f"  - ours: {ours_line}\n"
             f"  - paper: {' > '.join(paper_order)}\n"
-            f"  - Kendall's tau over {len(common)} methods: {tau:+.2f}"
+            f"  - Kendall's tau of the means over {len(common)} methods: {tau:+.2f}"
         )
     if not out:
         return ""
     return (
-        "Ranking of the methods the paper reports, ours against the paper's:\n\n"
-        + "\n".join(out)
-        + "\n"
+        "Ranking of the methods the paper reports, ours against the paper's (ours: `>` only "
+        "where the means differ by more than the sum of the seeds' standard deviations, `≈` "
+        "where they do not):\n\n" + "\n".join(out) + "\n"
     )
 
 
