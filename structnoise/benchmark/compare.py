@@ -61,7 +61,7 @@ class RunSource:
         The folder as reports name it: as given when relative, else its name (reports
         never hold a machine's absolute paths).
     path : pathlib.Path
-        The folder.
+        The folder as given (what error messages name).
     run_id : str
         The id in its ``run.json``.
     table : pandas.DataFrame
@@ -112,7 +112,7 @@ def _source(path: str | os.PathLike, label: str) -> RunSource:
     folder = Path(path)
     if not folder.is_dir() or not is_run_folder(folder):
         raise CompareError(
-            f"{_shown(path)} is not a structnoise run folder (it has no {RUN_MARKER} with a run_id)"
+            f"{path} is not a structnoise run folder (it has no {RUN_MARKER} with a run_id)"
         )
     table = read_table(folder)
     cells = set(table["cell_id"])
@@ -190,7 +190,7 @@ def check_comparable(first: RunSource, other: RunSource) -> None:
     CompareError
         With a one-line reason naming both folders.
     """
-    what = f"cannot compare {first.shown} with {other.shown}"
+    what = f"cannot compare {first.path} with {other.path}"
     pa, pb = set(first.table["profile"].dropna()), set(other.table["profile"].dropna())
     if pa != pb:
         raise CompareError(f"{what}: different profiles ({_fmt(pa)} vs {_fmt(pb)})")
@@ -211,7 +211,7 @@ def check_comparable(first: RunSource, other: RunSource) -> None:
         for conv, src in ((ca, first), (cb, other)):
             if len(conv.get(metric, ())) > 1:
                 raise CompareError(
-                    f"{what}: {src.shown} mixes metric conventions for {metric} "
+                    f"{what}: {src.path} mixes metric conventions for {metric} "
                     f"({_fmt(conv[metric])})"
                 )
         if metric in ca and metric in cb and ca[metric] != cb[metric]:
@@ -277,9 +277,9 @@ def merge_runs(run_dir: str | os.PathLike, others: list[str | os.PathLike]) -> M
     seen = {paths[0].resolve()}
     for p, g in zip(paths[1:], given[1:], strict=True):
         if p.resolve() == paths[0].resolve():
-            raise CompareError(f"--with {_shown(g)} is the run folder itself")
+            raise CompareError(f"--with {g} is the run folder itself")
         if p.resolve() in seen:
-            raise CompareError(f"--with {_shown(g)} is given twice")
+            raise CompareError(f"--with {g} is given twice")
         seen.add(p.resolve())
     sources = [_source(g, label) for g, label in zip(given, _labels(paths), strict=True)]
     for i, other in enumerate(sources[1:], start=1):
@@ -310,6 +310,7 @@ def merge_runs(run_dir: str | os.PathLike, others: list[str | os.PathLike]) -> M
         t["run"] = src.label
         tables.append(t)
     table = _concat(tables)
+    table = table[[c for c in table.columns if c != "run"] + ["run"]]
     return Merged(table=table, records=records, runs=sources, dropped=dropped)
 
 
