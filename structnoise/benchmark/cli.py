@@ -200,7 +200,7 @@ def report_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     written = [p for v in out.values() if isinstance(v, list) for p in v if isinstance(p, Path)]
-    typer.echo(f"wrote {len(written)} files into {run_dir}")
+    typer.echo(f"wrote {len(written)} files into {run_dir} (open {Path(run_dir) / 'report.html'})")
     from structnoise.benchmark.runfolder import TABLE1_MD
 
     typer.echo((Path(run_dir) / TABLE1_MD).read_text())
