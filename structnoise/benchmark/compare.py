@@ -192,7 +192,7 @@ def check_comparable(first: RunSource, other: RunSource) -> None:
     """
     what = f"cannot compare {first.path} with {other.path}"
     pa, pb = set(first.table["profile"].dropna()), set(other.table["profile"].dropna())
-    if pa != pb:
+    if pa and pb and pa != pb:  # a run without any cell yet has no profile to differ
         raise CompareError(f"{what}: different profiles ({_fmt(pa)} vs {_fmt(pb)})")
     da, db = _data_keys(first), _data_keys(other)
     for dataset in sorted(set(da) & set(db)):

@@ -70,8 +70,8 @@ def _table(table_id: str, headers: list[str], rows: list[str], foot: str = "") -
     )
     foot = f"<tfoot>{foot}</tfoot>" if foot else ""
     return (
-        f'<table class="sortable" id="{_e(table_id)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody>{foot}</table>"
+        f'<div class="scroll"><table class="sortable" id="{_e(table_id)}"><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody>{foot}</table></div>"
     )
 
 

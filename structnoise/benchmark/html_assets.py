@@ -19,8 +19,9 @@ th[data-sortable]{cursor:pointer}th[aria-sort=ascending]::after{content:" \\25B2
 th[aria-sort=descending]::after{content:" \\25BC"}
 tr.best td{font-weight:bold}.warn{color:#b00}.muted{color:#777}
 tfoot td{font-style:italic;background:#fafafa}
-figure{display:inline-block;margin:.5em;vertical-align:top}
-figure img.fig{max-width:100%;border:1px solid #ddd}
+figure{display:inline-block;margin:.5em;vertical-align:top;max-width:calc(100% - 1em)}
+figure img.fig{max-width:100%;height:auto;border:1px solid #ddd}
+.scroll{overflow-x:auto;max-width:100%}
 .grid{display:flex;flex-wrap:wrap;gap:.6em;align-items:flex-start}
 .grid figure{margin:0;text-align:center;font-size:.8em;width:200px}
 .grid img{width:192px;height:192px;image-rendering:pixelated;border:1px solid #999}
