@@ -243,3 +243,23 @@ def test_sorting_runs_in_a_headless_browser(compared, tmp_path):
     )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (1600, 1200) and pixels.std() > 10  # something was drawn
+
+
+def test_curve_rows_are_left_out_and_short_cells_flagged(tmp_path, tmp_path_factory):
+    run = tmp_path / "run"
+    shutil.copytree(make_runs(tmp_path_factory)["mine"], run)
+    table = read_table(run)
+    median = table["label"] == "test-median"
+    curve = table[median].assign(value=1.0, final=False)  # an early mark: not the final result
+    table = table.assign(final=True, short=median, max_steps=pd.array([100, 100], "Int64"))
+    write_table(run, pd.concat([table, curve], ignore_index=True))
+    report(run, echo=None)
+    page = Page((run / "report.html").read_text())
+    summary = page.tables["summary"]
+    mean = {r[1]["text"]: r[_col(summary, "PSNR (dB) mean")]["text"] for r in summary["rows"]}
+    assert float(mean["test-median"]) == pytest.approx(table[median]["value"].item(), abs=0.01)
+    cells = page.tables["cells"]
+    assert len(cells["rows"]) == 2  # one row per cell, the curve point left out
+    short = {r[1]["text"]: r[_col(cells, "short")]["text"] for r in cells["rows"]}
+    assert short == {"test-median": "stopped short", "noisy": ""}
+    assert {r[_col(cells, "max steps")]["text"] for r in cells["rows"]} == {"100"}

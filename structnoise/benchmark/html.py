@@ -157,7 +157,8 @@ def _cells(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
         for col, _, decimals in optional:
             v = rec.get(col)
             if col == "short":
-                cells.append(_text("stopped short" if v is True else "", "t warn"))
+                short = not _missing(v) and str(v).lower() in ("true", "1", "1.0")
+                cells.append(_text("stopped short" if short else "", "t warn"))
             elif decimals is None:
                 cells.append(_text(v))
             else:
@@ -169,9 +170,8 @@ def _cells(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
 def _per_image(records: list[dict], datasets: list[str], metrics: list[str]) -> list[str]:
     parts = []
     for dataset in datasets:
-        by_label: dict[str, list[list[float]]] = {}
         for metric in metrics:
-            by_label = {}
+            by_label: dict[str, list[list[float]]] = {}
             for rec in records:
                 if rec.get("dataset") != dataset or rec.get("status") != Status.OK:
                     continue
