@@ -263,3 +263,22 @@ def test_curve_rows_are_left_out_and_short_cells_flagged(tmp_path, tmp_path_fact
     short = {r[1]["text"]: r[_col(cells, "short")]["text"] for r in cells["rows"]}
     assert short == {"test-median": "stopped short", "noisy": ""}
     assert {r[_col(cells, "max steps")]["text"] for r in cells["rows"]} == {"100"}
+
+
+def test_failed_cells_are_listed_with_their_reason(tmp_path, tmp_path_factory):
+    run = tmp_path / "run"
+    shutil.copytree(make_runs(tmp_path_factory)["mine"], run)
+    table = read_table(run)
+    median = table["label"] == "test-median"
+    table.loc[median, ["status", "reason", "value"]] = ["failed", "RuntimeError: boom", np.nan]
+    write_table(run, table)
+    report(run, echo=None)
+    page = Page((run / "report.html").read_text())
+    cells = page.tables["cells"]
+    row = next(r for r in cells["rows"] if r[1]["text"] == "test-median")
+    assert row[_col(cells, "status")]["text"] == "failed: RuntimeError: boom"
+    assert row[_col(cells, "PSNR (dB)")]["attrs"]["data-v"] == ""
+    summary = page.tables["summary"]
+    row = next(r for r in summary["rows"] if r[1]["text"] == "test-median")
+    assert row[_col(summary, "status")]["text"] == "failed"
+    assert row[_col(summary, "seeds ok")]["text"] == "0"

@@ -125,7 +125,10 @@ def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
 
 def _cells(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
     t = final_rows(table)
-    values = t.pivot_table(index="cell_id", columns="metric", values="value", aggfunc="first")
+    values = {
+        (cid, metric): value
+        for cid, metric, value in zip(t["cell_id"], t["metric"], t["value"], strict=True)
+    }
     first = t.drop_duplicates("cell_id")
     optional = [
         ("steps", "steps", 0),
@@ -152,7 +155,7 @@ def _cells(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
         else:
             cells.append(_text(f"{rec['status']}: {reason[:60]}", "t warn", reason))
         for metric in metrics:
-            v = values.at[rec["cell_id"], metric] if metric in values.columns else math.nan
+            v = values.get((rec["cell_id"], metric), math.nan)
             cells.append(_num(v, _DECIMALS.get(metric, 3)))
         for col, _, decimals in optional:
             v = rec.get(col)
