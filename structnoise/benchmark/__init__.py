@@ -14,7 +14,9 @@ contract), :mod:`.records` (a cell's record), :mod:`.runfolder` (the run folder'
 records on disk, the folder check), :mod:`.progress`, :mod:`.runner` (the run loop,
 resuming; re-exports its former names), :mod:`.slurm` (submitit job arrays),
 :mod:`.results` (the tidy table, provenance), :mod:`.tables` (Table 1), :mod:`.plots`
-(figures), :mod:`.report`, :mod:`.choices` and :mod:`.errors` (leaves).
+(figures), :mod:`.compare` (merging other runs: ``report --with``), :mod:`.html`,
+:mod:`.crops`, :mod:`.html_assets` (``report.html``), :mod:`.report`, :mod:`.choices` and
+:mod:`.errors` (leaves).
 Names are imported on first use, so ``structnoise --help`` stays fast.
 """
 

@@ -8,6 +8,7 @@ Examples::
     structnoise run --profile smoke --methods gaussian,bm3d --datasets embedded-stripe
     structnoise run my.yaml --executor slurm --slurm-partition gpu --slurm-gpus 1 --seeds 0,1,2
     structnoise report runs/quick
+    structnoise report runs/mine --with results/reference   # beside a reference run
     structnoise list methods 'dvlae*'
 """
 
@@ -175,17 +176,31 @@ def run_command(
 
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `structnoise run`.")],
+    with_runs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--with",
+            "-w",
+            help="Another run folder (repeatable) whose cells are merged into the reports "
+            "written into RUN_DIR (results_merged.csv/.parquet, with a `run` column); it "
+            "is only read. Refused when profiles, data or metric conventions differ; a "
+            "cell in several runs is kept from RUN_DIR, else from the first --with.",
+        ),
+    ] = None,
 ) -> None:
-    """Write Table 1 (markdown, LaTeX) and the figures next to a run's results table."""
+    """Write Table 1 (markdown, LaTeX), the figures and report.html next to a run's table.
+
+    With --with, the reports show the cells of RUN_DIR and of the other run folders.
+    """
     from structnoise.benchmark.report import report
 
     try:
-        out = report(run_dir, echo=lambda m: typer.echo(m, err=True))
+        out = report(run_dir, echo=lambda m: typer.echo(m, err=True), with_runs=with_runs or ())
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    written = [p for k, v in out.items() if k != "skipped" and isinstance(v, list) for p in v]
-    typer.echo(f"wrote {len(written)} files into {run_dir}")
+    written = [p for v in out.values() if isinstance(v, list) for p in v if isinstance(p, Path)]
+    typer.echo(f"wrote {len(written)} files into {run_dir} (open {Path(run_dir) / 'report.html'})")
     from structnoise.benchmark.runfolder import TABLE1_MD
 
     typer.echo((Path(run_dir) / TABLE1_MD).read_text())

@@ -9,7 +9,16 @@ Files written into the run folder:
   model's AR decoder (cells run with ``sample_noise``, or saved models that can sample);
 * ``fig3_<dataset>.png/.svg``: noisy / each method / clean grid with the noise
   autocorrelation inset (needs the denoised TIFFs);
-* ``report.md``: all of the above in one page, with per-cell timings and memory.
+* ``report.md``: all of the above in one page, with per-cell timings and memory;
+* ``report.html``: the same, self-contained, with sortable tables, the figures embedded,
+  the same crop of a test image for every method and the per-image table (:mod:`.html`).
+
+With ``with_runs`` (``structnoise report RUN_DIR --with OTHER``) the cells of the other
+run folders are merged in (:mod:`.compare`: refused when profiles, data or metric
+conventions differ): ``results_merged.parquet``/``.csv`` hold the merged table with a
+``run`` column, and every report above is drawn from it. Only ``RUN_DIR`` is written to;
+its own ``results.parquet``/``.csv`` are left as they are, and a later ``report`` without
+``--with`` draws the reports from the run alone again.
 
 A figure without data in the run is skipped with a message, never an error.
 """
@@ -18,14 +27,16 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from structnoise.benchmark.choices import Status
+from structnoise.benchmark.compare import describe_runs, merge_runs, write_merged_table
 from structnoise.benchmark.curves import plot_curves
+from structnoise.benchmark.html import write_html
 from structnoise.benchmark.plots import (
     plot_grid,
     plot_noise_reconstruction,
@@ -87,7 +98,10 @@ def _fig5_from_models(run_dir: Path, records: list[dict], echo) -> list[dict]:
 
 
 def report(
-    run_dir: str | os.PathLike, *, echo: Callable[[str], None] | None = print
+    run_dir: str | os.PathLike,
+    *,
+    echo: Callable[[str], None] | None = print,
+    with_runs: Sequence[str | os.PathLike] = (),
 ) -> dict[str, list[Path] | str]:
     """Write Table 1 and every figure the run has data for.
 
@@ -97,17 +111,33 @@ def report(
         A folder written by ``structnoise run``.
     echo : callable, optional
         Where to print messages (``None``: silent).
+    with_runs : sequence of path-like
+        Other run folders whose cells are merged in (only read; see :mod:`.compare`).
 
     Returns
     -------
     dict
         ``{"table1": [...], "fig4": [...] or reason, "fig5": [...], "fig3": [...],
-        "report": [...], "skipped": [reasons]}``.
+        "report": [...], "html": [...], "skipped": [reasons]}``, and for a comparison
+        ``"merged_table": [...]``, ``"compared": [runs]`` and ``"dropped": [cells]``.
+
+    Raises
+    ------
+    structnoise.benchmark.compare.CompareError
+        If a ``with_runs`` folder cannot be compared with the run (one-line reason).
     """
     run_dir = Path(run_dir)
-    table = read_table(run_dir)
     say = echo or (lambda _msg: None)
     out: dict = {"skipped": []}
+    # ---- the table: the run's own, or merged with other runs (structnoise report --with)
+    merged = None
+    if with_runs:
+        merged = merge_runs(run_dir, list(with_runs))
+        table = merged.table
+        out["merged_table"] = write_merged_table(run_dir, table)
+        out["compared"], out["dropped"] = describe_runs(merged), merged.dropped
+    else:
+        table = read_table(run_dir)
     if table.empty:
         raise ValueError(f"{run_dir}: the results table is empty (no cell has finished yet)")
 
@@ -139,16 +169,16 @@ def report(
     if isinstance(fig4, str):
         out["skipped"].append(fig4)
 
-    all_records = read_records(run_dir)
+    all_records = merged.records if merged else read_records(run_dir)
     records = [all_records[c] for c in dict.fromkeys(table["cell_id"]) if c in all_records]
 
     # ---- Fig. 5
     out["fig5"] = []
     ok = [r for r in records if r.get("status") == Status.OK]
     with_samples = [r for r in ok if r.get("noise_sample_path")]
-    with_samples += _fig5_from_models(run_dir, ok, say)
+    with_samples += _fig5_from_models(run_dir, [r for r in ok if "_root" not in r], say)
     for rec in with_samples:
-        path = run_dir / rec["noise_sample_path"]
+        path = _root(rec, run_dir) / rec["noise_sample_path"]
         if not path.exists():
             continue
         name = f"{safe_name(rec['dataset'])}_{safe_name(rec['label'])}_s{rec['seed']}"
@@ -170,7 +200,10 @@ def report(
     out["fig3"] = []
     first_seed = min(table["seed"]) if len(table) else 0
     for dataset in dict.fromkeys(table["dataset"]):
-        example = example_path(run_dir, dataset)
+        example = next(
+            (p for p in (example_path(r, dataset) for r in _roots(run_dir, records)) if p.exists()),
+            example_path(run_dir, dataset),
+        )
         panels = []
         for rec in records:
             if (
@@ -179,12 +212,12 @@ def report(
                 and rec.get("seed") == first_seed
                 and rec.get("denoised_path")
                 and rec["method"] != "noisy"
-                and (run_dir / rec["denoised_path"]).exists()
+                and (_root(rec, run_dir) / rec["denoised_path"]).exists()
             ):
                 panels.append(
                     (
                         rec["label"],
-                        run_dir / rec["denoised_path"],
+                        _root(rec, run_dir) / rec["denoised_path"],
                         rec.get("metrics", {}).get("psnr", math.nan),
                     )
                 )
@@ -207,13 +240,35 @@ def report(
 
     # ---- report.md
     out["report"] = [write_text(run_dir / "report.md", _report_md(run_dir, table, md, out))]
+    out["html"] = [
+        write_html(
+            run_dir,
+            table,
+            records,
+            out,
+            compared=out.get("compared"),
+            dropped=out.get("dropped"),
+        )
+    ]
     write_json(
         run_dir / REPORT_JSON,
-        {k: ([str(p) for p in v] if isinstance(v, list) else v) for k, v in out.items()},
+        {
+            k: ([str(p) if isinstance(p, Path) else p for p in v] if isinstance(v, list) else v)
+            for k, v in out.items()
+        },
     )
-    for msg in out["skipped"]:
+    for msg in out["skipped"] + out.get("dropped", []):
         say(msg)
     return out
+
+
+def _root(rec: dict, run_dir: Path) -> Path:
+    """The folder a record's relative paths start from (another run's, when merged)."""
+    return Path(rec.get("_root") or run_dir)
+
+
+def _roots(run_dir: Path, records: list[dict]) -> list[Path]:
+    return list(dict.fromkeys([Path(run_dir), *(_root(r, run_dir) for r in records)]))
 
 
 def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) -> str:
@@ -238,6 +293,16 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
         f"{machine.get('memory_gb', '?')} GB{gpus}",
         f"- wall time of the run command(s): {wall / 60:.1f} min",
         "",
+    ]
+    if out.get("compared"):
+        lines += ["## Runs compared (the table's `run` column)", ""]
+        lines += [
+            f"- `{c['run']}`: {c['path']}, run {c['run_id']}, commit {c['commit'] or 'unknown'}"
+            f", {c['cells']} cells"
+            for c in out["compared"]
+        ]
+        lines.append("")
+    lines += [
         "## Table 1",
         "",
         table1_md,
