@@ -135,6 +135,10 @@ def _labels(paths: list[Path]) -> list[str]:
 def parse_convention(text: str | None) -> dict[str, str]:
     """``"psnr=paper-v1;ssim=skimage-v1"`` as ``{"psnr": "paper-v1", "ssim": "skimage-v1"}``.
 
+    A value may carry a description in brackets after its version, as
+    :data:`structnoise.metrics.METRIC_CONVENTION` does (``paper-v1(data_range=...)``): the
+    version before the bracket is what is compared.
+
     Parameters
     ----------
     text : str or None
@@ -148,7 +152,7 @@ def parse_convention(text: str | None) -> dict[str, str]:
     for item in (text or DEFAULT_CONVENTION).split(";"):
         name, _, value = item.strip().partition("=")
         if name:
-            out[name.strip()] = value.strip()
+            out[name.strip()] = value.split("(", 1)[0].strip()
     return out
 
 
