@@ -121,10 +121,22 @@ def test_ranking_against_the_papers_on_analogous_data():
     t1 = build_table1(t)
     assert t1.summary["paper"].isna().all()  # other images: no direct comparison
     assert "*FFHQ - Stripe* (analogous dataset" in t1.ranking
-    assert "ours: care > dvlae-small > sn2v" in t1.ranking
+    # one seed: the means in order, but no ranking claimed
+    assert "ours: no ranking claimed (one seed); means in order: care (33.00), " in t1.ranking
     assert "paper: care > dvlae-small > sn2v" in t1.ranking
-    assert "tau over 3 methods: +1.00" in t1.ranking
+    assert "tau of the means over 3 methods: +1.00" in t1.ranking
     assert "±" not in t1.markdown.splitlines()[2]  # one seed: no std
+    # three seeds: '>' where the means differ beyond the seeds' spread, '≈' where not
+    rows = []
+    for seed, jitter in enumerate((-0.1, 0.0, 0.1)):
+        rows += [
+            ("embedded-stripe", "care", {}, seed, 33.0 + jitter, "ok"),
+            ("embedded-stripe", "dvlae-small", {}, seed, 31.0 + jitter, "ok"),
+            ("embedded-stripe", "sn2v", {}, seed, 30.95 - jitter, "ok"),
+        ]
+    t3 = build_table1(_table(rows))
+    assert "ours: care (33.00) > dvlae-small (31.00) ≈ sn2v (30.95)" in t3.ranking
+    assert "embedded-stripe, psnr: care (33.00) > dvlae-small (31.00) ≈ sn2v (30.95)" in t3.claims
 
 
 def _run_dir(tmp_path, table):
