@@ -209,6 +209,10 @@ def train_command(
     ] = False,
     axes: Annotated[str | None, typer.Option(help=AXES_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    direct: Annotated[
+        bool,
+        typer.Option("--direct", help="DVLAE: also train the direct denoiser (--mode direct)."),
+    ] = False,
 ) -> None:
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
@@ -235,7 +239,7 @@ def train_command(
             profile=profile.value,
             max_minutes=max_minutes,
             seed=seed,
-            extra=_parse_set(set_),
+            extra={**_parse_set(set_), **({"direct": True} if direct else {})},
             progress=progress,
         )
         x = read_stack(noisy, axes)
