@@ -9,13 +9,16 @@ direct denoiser is a deterministic copy of the ladder VAE's shape: the VAE's fil
 count, one level per VAE level with the same downsampling, one residual block per level;
 written anew here):
 
-* a 5x5 stem convolution (replicate padding) to ``n_filters`` channels and a residual
-  block;
+* a 5x5 stem convolution (replicate padding) to ``n_filters`` channels;
 * per level, bottom-up: a 3x3 convolution (stride 2 where the VAE downsamples) and a
   residual block; the output of every level is kept for the skip connection;
-* per level, top-down: nearest-neighbour upsampling (where the level downsampled) and a
-  3x3 convolution, a 1x1 merge with the level's skip, and a residual block;
+* per level, top-down: a 3x3 convolution, nearest-neighbour upsampling (where the level
+  downsampled), a 1x1 merge with the level's skip, and a residual block;
 * a 1x1 output convolution added to the input (the network learns the correction).
+
+Full resolution thus costs one 5x5 convolution from one channel, a 1x1 merge and one
+residual block: about as much as one pass of the signal decoder, the part of a posterior
+sample that the MMSE must repeat (measured in ``benchmarks/dvlae_direct.py``).
 
 Inputs of any size are padded (replicate) to a multiple of ``2 ** downsamplings`` and the
 output is cropped back. Everything runs in the VAE's normalised units.
@@ -68,9 +71,9 @@ class _Up(nn.Module):
         self.block = ResidualBlock(channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = self.conv(F.silu(x))
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = self.conv(F.silu(x))
         return self.block(self.merge(torch.cat([x, skip], dim=1)))
 
 
@@ -102,7 +105,6 @@ class DirectUNet(nn.Module):
         c = int(n_filters)
         self.multiple = 2 ** sum(downsample)
         self.stem = nn.Conv2d(in_channels, c, 5, padding=2, padding_mode="replicate")
-        self.stem_block = ResidualBlock(c)
         self.downs = nn.ModuleList([_Down(c, d) for d in downsample])
         # top-down order: the top level first
         self.ups = nn.ModuleList([_Up(c, d) for d in reversed(downsample)])
@@ -126,7 +128,7 @@ class DirectUNet(nn.Module):
         ph = (m - h % m) % m
         pw = (m - w % m) % m
         xp = F.pad(x, [0, pw, 0, ph], mode="replicate") if ph + pw > 0 else x
-        feats = self.stem_block(self.stem(xp))
+        feats = self.stem(xp)
         skips = [feats]
         for down in self.downs:
             feats = down(feats)
