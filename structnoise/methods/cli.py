@@ -378,7 +378,7 @@ def _denoise(model, x: np.ndarray, options: dict[str, Any], declared) -> np.ndar
 
 
 def add_commands(app: typer.Typer) -> None:
-    """Add ``train``, ``denoise`` and ``import-authors`` to the ``structnoise`` command.
+    """Add ``train``, ``denoise``, ``import-authors`` and ``export`` to the command.
 
     Parameters
     ----------
@@ -386,7 +386,9 @@ def add_commands(app: typer.Typer) -> None:
         The root application.
     """
     from structnoise.methods.authors_cli import import_authors_command
+    from structnoise.methods.export_cli import export_command
 
     app.command("train")(train_command)
     app.command("denoise")(denoise_command)
     app.command("import-authors")(import_authors_command)
+    app.command("export")(export_command)
