@@ -218,3 +218,6 @@ def test_package(path, *, weight_format: str | None = None) -> Any:
 
     patch_bioimageio()
     return test_model(str(path), weight_format=weight_format, devices=["cpu"])
+
+
+test_package.__test__ = False  # a library function, not a test for pytest to collect
