@@ -108,15 +108,25 @@ def worker_stepcost(args) -> dict:
             o.step()
             o.zero_grad(set_to_none=True)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     times: dict[str, list[float]] = {"without": [], "with": []}
+    cpu: dict[str, list[float]] = {"without": [], "with": []}
     for r in range(args.rounds):
         for direct in (False, True) if r % 2 == 0 else (True, False):
             for i in range(args.warmup + args.steps):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 step(direct)
                 if i >= args.warmup:
-                    times["with" if direct else "without"].append(time.perf_counter() - t0)
-    return {"precision": str(prec), "step_times": times}
+                    key = "with" if direct else "without"
+                    times[key].append(time.perf_counter() - t0)
+                    cpu[key].append(time.process_time() - c0)
+    return {
+        "precision": str(prec),
+        "threads": torch.get_num_threads(),
+        "step_times": times,
+        "cpu_times": cpu,
+    }
 
 
 def worker_infer(args) -> dict:
@@ -170,6 +180,7 @@ def worker(argv) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
     fn = {"quality": worker_quality, "stepcost": worker_stepcost, "infer": worker_infer}
     out = fn[args.task](args)
@@ -211,6 +222,10 @@ def main(argv=None) -> int:
     p.add_argument("--quality-samples", type=int, default=100)
     p.add_argument("--samples", type=int, default=20, help="MMSE samples timed at 512x512")
     p.add_argument("--repeats", type=int, default=2, help="alternating inference rounds")
+    p.add_argument(
+        "--step-threads", type=int, default=0, help="threads of the step timing (0: torch's)"
+    )
+    p.add_argument("--step-rounds", type=int, default=4, help="alternating step-timing rounds")
     p.add_argument("--skip", nargs="*", default=[], choices=["quality", "stepcost", "infer"])
     p.add_argument("--out", type=Path, default=Path("results/dvlae-direct"))
     args = p.parse_args(argv)
@@ -229,10 +244,17 @@ def main(argv=None) -> int:
         (args.out / "direct.json").write_text(json.dumps(report, indent=1))
 
     if "stepcost" not in args.skip:
-        t = _run(["--task", "stepcost"])
+        t = _run(
+            ["--task", "stepcost", "--threads", str(args.step_threads)]
+            + ["--rounds", str(args.step_rounds)]
+        )
         med = {k: statistics.median(v) for k, v in t["step_times"].items()}
+        cpu = {k: statistics.median(v) for k, v in t.get("cpu_times", {}).items()}
         report["stepcost"] = {**t, "median": med, "ratio": med["with"] / med["without"]}
-        print("step cost", med, flush=True)
+        if cpu:
+            report["stepcost"]["median_cpu"] = cpu
+            report["stepcost"]["ratio_cpu"] = cpu["with"] / cpu["without"]
+        print("step cost", med, cpu, flush=True)
         save()
     if "infer" not in args.skip:
         rounds: dict[str, list] = {}
@@ -308,7 +330,14 @@ def to_markdown(report: dict) -> str:
             "Training cost: quick-profile network, batch 8 of 64x64, precision "
             f"{s['precision']}, channels-last; median s/step without the direct denoiser "
             f"{med['without']:.3f}, with it {med['with']:.3f}: **{s['ratio']:.2f}x** "
-            f"({len(s['step_times']['with'])} steps each, alternating rounds).",
+            f"({len(s['step_times']['with'])} steps each, alternating rounds, "
+            f"{s.get('threads', '?')} thread(s))"
+            + (
+                f"; CPU seconds per step {s['median_cpu']['without']:.3f} and "
+                f"{s['median_cpu']['with']:.3f}: **{s['ratio_cpu']:.2f}x**."
+                if "ratio_cpu" in s
+                else "."
+            ),
             "",
         ]
     inf = report.get("infer")

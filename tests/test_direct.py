@@ -138,3 +138,41 @@ def test_saved_with_the_model(fitted_pair, tmp_path):
     del meta["extra"]["direct"]
     (tmp_path / "old" / "method.json").write_text(json.dumps(meta))
     assert methods.load(tmp_path / "old").direct_spec is None
+
+
+def test_benchmark_runs_each_mode_from_one_fit(tmp_path):
+    import tifffile
+    from scipy import ndimage
+
+    from structnoise.benchmark.runner import run
+
+    x = _images(5, 32, seed=9)
+    clean = ndimage.uniform_filter(x, (0, 5, 5))
+    paths = {}
+    for key, arr in (("train_noisy", x[:3]), ("test_noisy", x[3:]), ("test_clean", clean[3:])):
+        paths[key] = str(tmp_path / f"{key}.tif")
+        tifffile.imwrite(paths[key], arr)
+    cfg = {
+        "schema_version": 1,
+        "profile": "smoke",
+        "methods": ["dvlae-small[direct=true,max_steps=2,mode=mmse,direct]"],
+        "datasets": [{"name": "tiny", "axis": "horizontal", **paths}],
+        "seeds": [0],
+        "out": str(tmp_path / "run"),
+        "report": False,
+    }
+    table = run(cfg, progress=False).table
+    assert sorted(table["label"]) == [
+        "dvlae-small[direct=true,max_steps=2,mode=direct]",
+        "dvlae-small[direct=true,max_steps=2,mode=mmse]",
+    ]
+    assert (table["status"] == "ok").all()
+    recs = [
+        json.loads((tmp_path / "run" / "cells" / f"{c}.json").read_text()) for c in table["cell_id"]
+    ]
+    by_mode = {r["denoise_options"]["mode"]: r for r in recs}
+    assert by_mode["direct"]["method_kwargs"] == by_mode["mmse"]["method_kwargs"]
+    assert "mode" not in by_mode["direct"]["method_kwargs"]
+    assert by_mode["direct"]["cell_seed"] == by_mode["mmse"]["cell_seed"]
+    assert [r.get("fit_shared", False) for r in recs].count(True) == 1
+    assert by_mode["direct"]["metrics"]["psnr"] != by_mode["mmse"]["metrics"]["psnr"]
