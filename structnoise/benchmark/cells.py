@@ -85,7 +85,7 @@ def denoise_grid_keys(method: str) -> tuple[str, ...]:
     from structnoise.methods import method_info
 
     try:
-        return tuple(method_info(method).denoise_options)
+        return tuple(method_info(method).denoise_options or ())
     except KeyError:  # a plugin's method not imported yet: its grid is all fit parameters
         return ()
 
@@ -268,7 +268,7 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
         spec = cfg.methods[cell.spec_index]
         info = method_info(cell.method)
         own = info.dataset_defaults
-        grid_denoise = {k: v for k, v in cell.params.items() if k in info.denoise_options}
+        grid_denoise = {k: v for k, v in cell.params.items() if k in (info.denoise_options or ())}
         method_kwargs = {
             **defaults.get(cell.method, {}).get(cell.dataset, {}),
             **own.get(cfg.profile, {}).get(cell.dataset, {}),

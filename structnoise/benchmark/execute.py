@@ -249,7 +249,7 @@ def _shared_fit_key(plan: CellPlan, cfg: RunConfig, method_kwargs: dict) -> tupl
     the first one's fit seconds) when both run in the same process (the models of the
     current dataset are kept; a slurm job per cell fits each cell itself).
     """
-    if not set(plan.cell.params) & set(plan.info.denoise_options):
+    if not set(plan.cell.params) & set(plan.info.denoise_options or ()):
         return None
     from structnoise.benchmark.cells import canonical_params
 
