@@ -228,7 +228,14 @@ def main(argv=None) -> int:
     p.add_argument("--step-rounds", type=int, default=4, help="alternating step-timing rounds")
     p.add_argument("--skip", nargs="*", default=[], choices=["quality", "stepcost", "infer"])
     p.add_argument("--out", type=Path, default=Path("results/dvlae-direct"))
+    p.add_argument(
+        "--markdown-only", action="store_true", help="rewrite OUT/direct.md from OUT/direct.json"
+    )
     args = p.parse_args(argv)
+    if args.markdown_only:
+        report = json.loads((args.out / "direct.json").read_text())
+        (args.out / "direct.md").write_text(to_markdown(report))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "meta": {
