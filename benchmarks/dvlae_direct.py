@@ -324,7 +324,7 @@ def to_markdown(report: dict) -> str:
         for name, t in q.items():
             ps, sec = t["psnr"], t["seconds"]
             lines.append(
-                f"| {name} | {t['train'].get('steps')} | {t['train'].get('seconds', 0) / 60:.1f} "
+                f"| {name} | {t['train'].get('steps')} | {t['train'].get('minutes') or 0:.1f} "
                 f"| {ps['noisy']:.2f} | {ps['mmse']:.2f} ({t['samples']} samples) "
                 f"| {ps['direct']:.2f} | {ps['direct'] - ps['mmse']:+.2f} | {sec['mmse']:.1f} "
                 f"| {sec['direct']:.2f} | {sec['mmse'] / sec['direct']:.0f}x |"
