@@ -80,6 +80,26 @@ class Cell:
         return method_label(self.method, self.params)
 
 
+def denoise_grid_keys(method: str) -> tuple[str, ...]:
+    """The options of ``denoise`` a grid may vary (e.g. DVLAE's ``mode``), none if unknown."""
+    from structnoise.methods import method_info
+
+    try:
+        return tuple(method_info(method).denoise_options or ())
+    except KeyError:  # a plugin's method not imported yet: its grid is all fit parameters
+        return ()
+
+
+def fit_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The grid parameters that change the fit: all but options of ``denoise``.
+
+    Cells that differ only in a ``denoise`` option (``dvlae-small[mode=mmse,direct]``)
+    get the same seed and share one fit (:func:`structnoise.benchmark.execute.execute_cell`).
+    """
+    skip = denoise_grid_keys(method)
+    return {k: v for k, v in params.items() if k not in skip}
+
+
 def cell_seed(base_seed: int, method: str, params: dict[str, Any], dataset: str, seed: int) -> int:
     """The seed of one cell, derived from the base seed and the cell's identity.
 
@@ -139,7 +159,13 @@ def expand_cells(cfg: RunConfig) -> list[Cell]:
                             params=params,
                             dataset=dataset,
                             seed=seed,
-                            cell_seed=cell_seed(cfg.base_seed, spec.name, params, dataset, seed),
+                            cell_seed=cell_seed(
+                                cfg.base_seed,
+                                spec.name,
+                                fit_params(spec.name, params),
+                                dataset,
+                                seed,
+                            ),
                             spec_index=index,
                         )
                     )
@@ -275,13 +301,14 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
         spec = cfg.methods[cell.spec_index]
         info = method_info(cell.method)
         own = info.dataset_defaults
+        grid_denoise = {k: v for k, v in cell.params.items() if k in (info.denoise_options or ())}
         method_kwargs = {
             **defaults.get(cell.method, {}).get(cell.dataset, {}),
             **own.get(cfg.profile, {}).get(cell.dataset, {}),
             **cfg.dataset_params.get(cell.method, {}).get(cell.dataset, {}),
-            **cell.params,
+            **{k: v for k, v in cell.params.items() if k not in grid_denoise},
         }
-        denoise_options = dict(spec.denoise)
+        denoise_options = {**spec.denoise, **grid_denoise}
         if info.samples and "n_samples" not in denoise_options:
             denoise_options["n_samples"] = cfg.default_n_samples
         if spec.max_steps is not None:

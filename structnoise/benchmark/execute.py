@@ -185,24 +185,35 @@ def execute_cell(
     work_dir = work_path(run_dir, plan.cell_id)
     phase, method, mem = "create", None, PeakMemory()
     t_fit = t_den = math.nan
+    shared = _shared_fit_key(plan, cfg, method_kwargs)
     try:
         entry = get_entry(cell.method)
         seed_everything(cell.cell_seed)
         with mem:
-            method = _create(entry, plan, cfg, method_kwargs, work_dir, progress)
-            phase = "fit"
-            t0 = time.perf_counter()
-            if hasattr(method, "get_params"):  # every parameter, defaults included
-                rec["method_params"] = method.get_params()
-            fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(info, dataset)
-            clock = TrainClock()
-            if plan.marks:
-                method.snapshot_hook = (plan.marks, _mark_hook(plan, dataset, rec, clock), "steps")
-            load0 = os.getloadavg()[0]
-            clock.start()
-            method.fit(*fit_args, **fit_kwargs)
-            t_fit = time.perf_counter() - t0
-            rec.update(clock.stop(), load_before=load0, load_after=os.getloadavg()[0])
+            if shared in _FITS:  # only the denoise options differ: reuse the fitted model
+                method, t_fit, rec["method_params"], rec["fit_call"], train = _FITS[shared]
+                rec.update(train)  # the shared training's clock (its curve marks stay there)
+                rec["fit_shared"] = True
+            else:
+                method = _create(entry, plan, cfg, method_kwargs, work_dir, progress)
+                phase = "fit"
+                t0 = time.perf_counter()
+                if hasattr(method, "get_params"):  # every parameter, defaults included
+                    rec["method_params"] = method.get_params()
+                fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(info, dataset)
+                clock = TrainClock()
+                if plan.marks:
+                    hook = _mark_hook(plan, dataset, rec, clock)
+                    method.snapshot_hook = (plan.marks, hook, "steps")
+                load0 = os.getloadavg()[0]
+                clock.start()
+                method.fit(*fit_args, **fit_kwargs)
+                t_fit = time.perf_counter() - t0
+                train = {**clock.stop(), "load_before": load0, "load_after": os.getloadavg()[0]}
+                rec.update(train)
+                if shared is not None:
+                    fitted = (method, t_fit, rec.get("method_params"), rec["fit_call"], train)
+                    _keep_fit(shared, fitted)
             _record_train_summary(method, rec)
             rec["short"] = is_short(rec, plan)
             phase = "denoise"
@@ -235,6 +246,41 @@ def execute_cell(
         finished=now(),
     )
     return rec
+
+
+#: The last fitted model of a cell whose grid varies a ``denoise`` option, by fit identity.
+_FITS: dict[tuple, tuple] = {}
+
+
+def _keep_fit(key: tuple, value: tuple, most: int = 8) -> None:
+    """Keep a fitted model for later cells of the same dataset (at most ``most`` of them)."""
+    if any(k[2] != key[2] for k in _FITS) or len(_FITS) >= most:
+        _FITS.clear()
+    _FITS[key] = value
+
+
+def _shared_fit_key(plan: CellPlan, cfg: RunConfig, method_kwargs: dict) -> tuple | None:
+    """The fit identity of a cell whose grid varies ``denoise`` options (None: no sharing).
+
+    Cells such as ``dvlae-small[direct=true,mode=mmse,direct]`` differ only in how they
+    denoise: they have the same seed (:func:`~structnoise.benchmark.cells.fit_params`) and
+    the second one reuses the first one's fitted model (``fit_shared`` in its record, with
+    the first one's fit seconds) when both run in the same process (the models of the
+    current dataset are kept; a slurm job per cell fits each cell itself).
+    """
+    if not set(plan.cell.params) & set(plan.info.denoise_options or ()):
+        return None
+    from structnoise.benchmark.cells import canonical_params
+
+    cell = plan.cell
+    return (
+        cell.method,
+        canonical_params(method_kwargs),
+        cell.dataset,
+        cell.cell_seed,
+        cfg.profile,
+        plan.max_minutes,
+    )
 
 
 def _create(entry, plan: CellPlan, cfg: RunConfig, method_kwargs, work_dir, progress):

@@ -209,6 +209,10 @@ def train_command(
     ] = False,
     axes: Annotated[str | None, typer.Option(help=AXES_HELP)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    direct: Annotated[
+        bool,
+        typer.Option("--direct", help="DVLAE: also train the direct denoiser (--mode direct)."),
+    ] = False,
 ) -> None:
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
@@ -235,7 +239,7 @@ def train_command(
             profile=profile.value,
             max_minutes=max_minutes,
             seed=seed,
-            extra=_parse_set(set_),
+            extra={**_parse_set(set_), **({"direct": True} if direct else {})},
             progress=progress,
         )
         x = read_stack(noisy, axes)
@@ -374,7 +378,7 @@ def _denoise(model, x: np.ndarray, options: dict[str, Any], declared) -> np.ndar
 
 
 def add_commands(app: typer.Typer) -> None:
-    """Add ``train``, ``denoise`` and ``import-authors`` to the ``structnoise`` command.
+    """Add ``train``, ``denoise``, ``import-authors`` and ``export`` to the command.
 
     Parameters
     ----------
@@ -382,7 +386,9 @@ def add_commands(app: typer.Typer) -> None:
         The root application.
     """
     from structnoise.methods.authors_cli import import_authors_command
+    from structnoise.methods.export_cli import export_command
 
     app.command("train")(train_command)
     app.command("denoise")(denoise_command)
     app.command("import-authors")(import_authors_command)
+    app.command("export")(export_command)

@@ -35,6 +35,8 @@ class Mode(StrEnum):
     SAMPLE = "sample"
     #: One pass with every latent at its mean.
     MEAN = "mean"
+    #: One pass of a network trained to output the MMSE estimate (DVLAE's direct denoiser).
+    DIRECT = "direct"
 
 
 #: The profile names, in order.

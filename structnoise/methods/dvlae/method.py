@@ -15,6 +15,7 @@ import torch
 
 from structnoise._validate import as_stack, check_axis
 from structnoise.methods.base import MethodInfo
+from structnoise.methods.dvlae.direct import DirectSpec, parse_loss
 from structnoise.methods.dvlae.network import Architecture, DVLAENet
 from structnoise.methods.dvlae.paper_settings import dataset_defaults
 from structnoise.methods.dvlae.profiles import (
@@ -24,7 +25,7 @@ from structnoise.methods.dvlae.profiles import (
 )
 from structnoise.methods.vae.device import rng_devices
 from structnoise.methods.vae.method import LadderMethod
-from structnoise.methods.vae.options import LRSchedule, Precision
+from structnoise.methods.vae.options import LRSchedule, Mode, Precision
 
 #: Receptive field of ``rf="auto"`` when the noise correlation does not decay (the paper's).
 AUTO_RF_MAX = 40
@@ -45,6 +46,9 @@ _PROFILE_PARAMS = (
     "precision",
     "channels_last",
     "threads",
+    "direct",
+    "direct_loss",
+    "direct_filters",
 )
 #: Architecture fields a user may override through method parameters.
 _ARCH_PARAMS = ("n_filters", "z_dims", "n_levels", "sd_filters", "ar_filters", "scale_floor")
@@ -53,7 +57,8 @@ _ARCH_PARAMS = ("n_filters", "z_dims", "n_levels", "sd_filters", "ar_filters", "
 def _info(paper_name: str, quick: float) -> MethodInfo:
     return MethodInfo(
         description="DVLAE (Salmon & Krull): VAE with a 1-D autoregressive noise decoder "
-        "and a signal decoder; unsupervised, for structured signal-dependent noise",
+        "and a signal decoder; unsupervised, for structured signal-dependent noise "
+        "(direct=True adds a one-pass direct denoiser, mode='direct')",
         needs_clean=False,
         samples=True,
         uses_axis=True,
@@ -105,6 +110,14 @@ class DVLAE(LadderMethod):
     precision, channels_last, threads : optional
         Arithmetic, memory layout and CPU threads of training (see the profiles);
         ``precision`` ("32", "bf16", "auto") also sets the default of prediction.
+    direct : bool, optional
+        Train the direct denoiser beside the VAE (default: the profile's), for
+        ``denoise(mode="direct")``: one pass of a U-Net instead of ``n_samples`` posterior
+        samples (:mod:`structnoise.methods.dvlae.direct`).
+    direct_loss : {"l2", "l1"}, optional
+        Its loss: "l2" (the MMSE estimate, default) or "l1" (the median).
+    direct_filters : int, optional
+        Its width (default: the VAE's ``n_filters``).
     n_filters, z_dims, n_levels, sd_filters, ar_filters, scale_floor : optional
         Override the network sizes of the preset/profile.
     **common
@@ -168,6 +181,7 @@ class DVLAE(LadderMethod):
         self.info = INFO_SMALL if variant == "small" else INFO_LARGE
         self.name = f"dvlae-{variant}"
         self.arch = self._resolve_arch()
+        self.direct_spec = self._resolve_direct()
 
     # ------------------------------------------------------------------ configuration
     def _resolve_arch(self, rf: int | None = None) -> Architecture:
@@ -178,8 +192,24 @@ class DVLAE(LadderMethod):
         overrides.update(rf=rf, axis=self.params["axis"], n_gaussians=self.params["n_gaussians"])
         return resolve_architecture(self.variant, self.training_profile, overrides)
 
+    def _resolve_direct(self) -> DirectSpec | None:
+        """The direct denoiser's sizes, or None when the profile and parameters want none."""
+        prof = self.training_profile
+        parse_loss(prof.direct_loss)
+        if not _check_bool(prof.direct, "direct"):
+            return None
+        return DirectSpec.for_network(self.arch, prof.direct_loss, prof.direct_filters)
+
     def _new_network(self) -> DVLAENet:
-        return DVLAENet(self.arch)
+        net = DVLAENet(self.arch)
+        if self.direct_spec is not None:  # built after the VAE: its weights stay the same
+            net.direct = self.direct_spec.build()
+        return net
+
+    @property
+    def has_direct(self) -> bool:
+        """Whether the model has (or ``fit`` trains) a direct denoiser."""
+        return self.direct_spec is not None
 
     def resolved_params(self) -> dict[str, Any]:
         """The profile with overrides, the parameters and the network's sizes.
@@ -213,6 +243,7 @@ class DVLAE(LadderMethod):
         train_x, val_x, held_out = self._training_images(noisy, given, prof.val_fraction)
         if self.params["rf"] == "auto":
             self.arch = self._resolve_arch(auto_rf(noisy, self.params["axis"]))
+        self.direct_spec = self._resolve_direct()
         self.net = self.build_network()
         self.history = []
         module = DVLAEModule(self.net, prof, history=self.history)
@@ -235,6 +266,32 @@ class DVLAE(LadderMethod):
             rf=self.arch.rf,
             signal_decoder_only_from_step=module.finish_start_step,
         )
+
+    # ------------------------------------------------------------------ prediction
+    def _denoise(self, noisy, *, mode="mmse", precision=None, **options):
+        # the direct denoiser is one cheap pass: float32 unless asked otherwise, so that its
+        # output is the exported model's (structnoise export) to float tolerance
+        if str(mode) == Mode.DIRECT and precision is None and not self.params.get("precision"):
+            precision = Precision.FLOAT32
+        return super()._denoise(noisy, mode=mode, precision=precision, **options)
+
+    def _predictor(self, net, dev: str, mode: Mode, n: int, fmt):
+        if mode is not Mode.DIRECT:
+            return super()._predictor(net, dev, mode, n, fmt)
+        direct = getattr(net, "direct", None)
+        if direct is None:
+            raise ValueError(
+                f"{self.name}: this model has no direct denoiser; train it with direct=True "
+                "(structnoise train ... --direct) to use mode='direct'"
+            )
+        norm = self.norm
+
+        def fn(batch: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(norm.apply(batch)).to(dev)[:, None].contiguous(memory_format=fmt)
+            out = direct(x)
+            return norm.invert(out[:, 0].float().cpu().numpy()).astype(np.float32)
+
+        return fn
 
     # ------------------------------------------------------------------ noise samples
     def sample_noisy(self, noisy, seed: int | None = None) -> np.ndarray:
@@ -270,10 +327,25 @@ class DVLAE(LadderMethod):
 
     # ------------------------------------------------------------------ persistence
     def _extra_state(self) -> dict:
-        return {"arch": self.arch.to_dict()}
+        spec = self.direct_spec
+        return {"arch": self.arch.to_dict(), "direct": None if spec is None else spec.to_dict()}
 
     def _read_state(self, path, extra: dict) -> None:
         self.arch = Architecture(**extra["arch"])
+        spec = extra.get("direct")  # models saved before the direct denoiser have none
+        self.direct_spec = None if spec is None else DirectSpec(**spec)
+
+
+def _check_bool(value, name: str) -> bool:
+    """``value`` as a bool (also "true"/"false", 0/1), or a ValueError naming ``name``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "none"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 def _check_rf(rf) -> int | str:

@@ -173,6 +173,8 @@ class Losses:
     sd: torch.Tensor
     #: Latent variables per input pixel at each level (for free bits per latent).
     latents_per_pixel: torch.Tensor | None = None
+    #: The signal decoder's output (the direct denoiser's target).
+    s_hat: torch.Tensor | None = None
 
     @property
     def elbo(self) -> torch.Tensor:
@@ -240,7 +242,12 @@ class DVLAENet(LadderSignalNet):
         s_hat = self.sd(out.s_code.detach())
         sd = F.mse_loss(at_least_float32(s_hat), x32)
         return Losses(
-            nll=nll, kl=kl_levels.sum(), kl_levels=kl_levels, sd=sd, latents_per_pixel=per_pixel
+            nll=nll,
+            kl=kl_levels.sum(),
+            kl_levels=kl_levels,
+            sd=sd,
+            latents_per_pixel=per_pixel,
+            s_hat=s_hat,
         )
 
     @torch.no_grad()

@@ -159,6 +159,14 @@ class TrainingProfile:
         Keep only the lowest ``n_levels`` levels of the preset (None = all).
     rf : int or "auto"
         The AR receptive field when the user gives none (an explicit ``rf`` wins).
+    direct : bool
+        Train the direct denoiser beside the VAE (:mod:`structnoise.methods.dvlae.direct`),
+        for one-pass denoising (``denoise(mode="direct")``). It does not change the VAE's
+        training, only its time per step.
+    direct_loss : {"l2", "l1"}
+        The direct denoiser's loss: L2 learns the MMSE estimate, L1 the median.
+    direct_filters : int or None
+        The direct denoiser's width (None: the VAE's ``n_filters``, as the authors').
     notes : str
         Why the profile is what it is.
     """
@@ -187,6 +195,9 @@ class TrainingProfile:
     arch: dict = field(default_factory=dict)
     n_levels: int | None = None
     rf: int | str = 40
+    direct: bool = False
+    direct_loss: str = "l2"
+    direct_filters: int | None = None
     notes: str = ""
 
     def to_dict(self) -> dict:

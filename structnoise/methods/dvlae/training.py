@@ -5,7 +5,10 @@ optimiser (loss: negative ELBO), the signal decoder has its own (loss: MSE on th
 detached s_code); gradients are summed over the ``accumulate`` batches of a step; each
 optimiser has a ReduceLROnPlateau schedule on its validation loss (or the profile's budget
 schedule); early stopping watches the validation signal-decoder loss (the monitor of the
-authors' training notebook). The loop around it (crops, budget,
+authors' training notebook). With a direct denoiser (``net.direct``, see
+:mod:`structnoise.methods.dvlae.direct`) a third Adamax optimiser trains it on the signal
+decoder's detached output for the batch's posterior sample, in the joint phase and in the
+signal-decoder-only finish. The loop around it (crops, budget,
 weight average, divergence guard) is the shared one of
 :func:`structnoise.methods.vae.training.fit_network`.
 """
@@ -17,6 +20,7 @@ import math
 import numpy as np
 import torch
 
+from structnoise.methods.dvlae.direct import direct_loss
 from structnoise.methods.dvlae.network import DVLAENet, Losses
 from structnoise.methods.dvlae.profiles import FreeBitsUnit, TrainingProfile
 from structnoise.methods.vae.options import LRSchedule
@@ -49,10 +53,18 @@ class DVLAEModule(LadderModule):
 
     def __init__(self, net: DVLAENet, prof: TrainingProfile, history: list | None = None):
         super().__init__(net, prof, history)
+        if self.direct is not None:
+            self.train_names = (*type(self).train_names, "direct")
+            self.val_names = (*type(self).val_names, "val_direct")
         self.automatic_optimization = False
         self.finishing_started = False
         self.finish_start_step: int | None = None
         self._kl_levels: list[np.ndarray] = []
+
+    @property
+    def direct(self) -> torch.nn.Module | None:
+        """The network's direct denoiser (None: it has none)."""
+        return getattr(self.net, "direct", None)
 
     def configure_optimizers(self):  # noqa: D102
         vae_params = list(self.net.vae.parameters()) + list(self.net.ar.parameters())
@@ -61,7 +73,12 @@ class DVLAEModule(LadderModule):
         if LRSchedule(self.prof.lr_schedule) is LRSchedule.PLATEAU:
             self.plateau(opt_vae, "val_elbo")
             self.plateau(opt_sd, "val_sd")
-        return [opt_vae, opt_sd]
+        if self.direct is None:
+            return [opt_vae, opt_sd]
+        opt_direct = torch.optim.Adamax(self.direct.parameters(), lr=self.prof.lr)
+        if LRSchedule(self.prof.lr_schedule) is LRSchedule.PLATEAU:
+            self.plateau(opt_direct, "val_direct")
+        return [opt_vae, opt_sd, opt_direct]
 
     def averaged_weights(self):
         """The average stands for the model until the finishing phase (which loads it)."""
@@ -76,6 +93,26 @@ class DVLAEModule(LadderModule):
         """The network's loss terms for a batch, in the training arithmetic."""
         with self.autocast():
             return self.net.losses(self.layout(batch))
+
+    def direct_term(self, batch: torch.Tensor, s_hat: torch.Tensor) -> torch.Tensor | None:
+        """The direct denoiser's loss against the signal decoder's output (None: no direct).
+
+        Parameters
+        ----------
+        batch : torch.Tensor
+            The normalised noisy crops.
+        s_hat : torch.Tensor
+            The signal decoder's output for their posterior sample (detached here).
+
+        Returns
+        -------
+        torch.Tensor or None
+        """
+        if self.direct is None:
+            return None
+        with self.autocast():
+            pred = self.direct(self.layout(batch))
+        return direct_loss(pred, s_hat, self.prof.direct_loss)
 
     def kl_weight(self) -> float:
         """The KL warm-up factor of the next batch."""
@@ -123,16 +160,25 @@ class DVLAEModule(LadderModule):
         with self.autocast():
             s_hat = self.net.sd(s_code)
         sd = torch.nn.functional.mse_loss(s_hat.float(), b.float())
-        opt_sd = self.optimizers()[1]
-        self.step_loss = float(sd.detach())
+        direct = self.direct_term(batch, s_hat)
+        total = sd if direct is None else sd + direct
+        opts = self.optimizers()[1:]
+        self.step_loss = float(total.detach())
         if math.isfinite(self.step_loss):
-            self.manual_backward(sd)
-            opt_sd.step()
-        opt_sd.zero_grad(set_to_none=True)
+            self.manual_backward(total)
+            for o in opts:
+                o.step()
+        for o in opts:
+            o.zero_grad(set_to_none=True)
         self.n_batches += 1
         nan = float("nan")
         sd_value = float(sd.detach())
-        self.record_train((nan, nan, nan, sd_value), shown={"sd": sd_value})
+        values: tuple[float, ...] = (nan, nan, nan, sd_value)
+        shown = {"sd": sd_value}
+        if direct is not None:
+            values = (*values, float(direct.detach()))
+            shown["direct"] = values[-1]
+        self.record_train(values, shown=shown)
 
     def training_step(self, batch, batch_idx):  # noqa: D102
         if self.finishing():
@@ -145,6 +191,9 @@ class DVLAEModule(LadderModule):
         # change the steps of parameters with small gradients; with accumulate=1 it is
         # the same.)
         total = loss + losses.sd
+        direct = self.direct_term(batch, losses.s_hat)
+        if direct is not None:  # its own parameters: the sum leaves the other gradients as they are
+            total = total + direct
         opts = self.optimizers()
         self.step_loss = float(total.detach())
         if math.isfinite(self.step_loss):
@@ -161,7 +210,8 @@ class DVLAEModule(LadderModule):
                 o.zero_grad(set_to_none=True)
             if self.ema is not None and not self.finishing_started:
                 self.ema.update()
-        values = [float(t.detach()) for t in (losses.elbo, losses.nll, losses.kl, losses.sd)]
+        terms = (losses.elbo, losses.nll, losses.kl, losses.sd)
+        values = [float(t.detach()) for t in (*terms, *([] if direct is None else [direct]))]
         self.record_train(values)
         self._kl_levels.append(losses.kl_levels.detach().float().cpu().numpy())
 
@@ -170,11 +220,17 @@ class DVLAEModule(LadderModule):
             self.net.vae.eval()
         with torch.no_grad():
             losses = self.losses(batch)
+            direct = self.direct_term(batch, losses.s_hat)
         values = (float(losses.elbo), float(losses.kl), float(losses.sd))
+        if direct is not None:
+            values = (*values, float(direct))
         self.record_val(values, batch.shape[0])
 
     def logged(self, val: dict[str, float]) -> dict[str, float]:  # noqa: D102
-        return {"val_elbo": val["val_elbo"], "val_sd": val["val_sd"]}
+        out = {"val_elbo": val["val_elbo"], "val_sd": val["val_sd"]}
+        if "val_direct" in val:
+            out["val_direct"] = val["val_direct"]
+        return out
 
     def epoch_row(self, train: np.ndarray, val: dict[str, float]) -> dict:  # noqa: D102
         kl_levels = np.mean(self._kl_levels, axis=0) if self._kl_levels else []
@@ -182,7 +238,14 @@ class DVLAEModule(LadderModule):
         joint = not self.finishing_started
         nan = float("nan")
         opts = self.optimizers()
+        direct = {}
+        if self.direct is not None:
+            direct = {
+                "train_direct": float(np.mean(train[:, 4])),
+                "lr_direct": float(opts[2].param_groups[0]["lr"]),
+            }
         return {
+            **direct,
             "train_elbo": float(np.nanmean(train[:, 0])) if joint else nan,
             "train_nll": float(np.nanmean(train[:, 1])) if joint else nan,
             "train_kl": float(np.nanmean(train[:, 2])) if joint else nan,

@@ -330,6 +330,8 @@ class LadderMethod(BaseDenoiser):
 
     def _predictor(self, net, dev: str, mode: Mode, n: int, fmt) -> Callable:
         """The function :func:`predict_tiled` applies to every tile."""
+        if mode is Mode.DIRECT:
+            raise ValueError(f"{self.name} has no direct denoiser: mode='direct' needs one")
         norm, mean_levels = self.norm, self.mean_levels
 
         def fn(batch: np.ndarray) -> np.ndarray:

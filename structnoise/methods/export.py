@@ -1,0 +1,223 @@
+"""Export a saved model with a one-pass network as a BioImage Model Zoo package.
+
+``structnoise export MODEL_DIR OUT.zip`` (:func:`export_model`) writes what napari,
+deepImageJ, Fiji and ilastik open (``rdf.yaml`` in the 0.5 format of
+``bioimageio.spec``): the network's weights as TorchScript and as a state dict with its
+architecture, the normalisation as the model's pre- and postprocessing (the network
+itself works in normalised units), a test input and the output structnoise computes for
+it, a cover image and a documentation page naming the method, the paper, the training
+data and the structnoise version.
+
+Exportable: DVLAE trained with its direct denoiser (``dvlae-small``/``dvlae-large`` with
+``direct=True``; architecture: :mod:`structnoise.methods.dvlae.direct_net`, which needs
+only torch and travels in the package) and the careamics UNets (``n2v``, ``sn2v``,
+``care``; architecture: ``careamics.models.unet.UNet``). Methods without a one-pass
+network (HDN's and DVLAE's posterior sampling, the classical filters) are refused with
+one line naming the exportable ones.
+
+Validation and the model test run offline: the description is built with
+``perform_io_checks`` off for remote resources (it names no remote file) and
+:func:`test_package` runs ``bioimageio.core``'s ``test_model`` on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from structnoise.methods.export_files import OnePass
+
+#: Methods whose models can be exported (DVLAE only when trained with ``direct=True``).
+EXPORTABLE = ("dvlae-small", "dvlae-large", "n2v", "sn2v", "care")
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported (the message is one line)."""
+
+
+def _refuse(name: str, why: str) -> ExportError:
+    return ExportError(
+        f"{name} cannot be exported: {why}; exportable: dvlae-small and dvlae-large "
+        "(trained with --direct), n2v, sn2v, care"
+    )
+
+
+def one_pass_network(model) -> OnePass:
+    """The one-pass network of a fitted model, or :class:`ExportError`.
+
+    Parameters
+    ----------
+    model : Denoiser
+        A fitted (or loaded) structnoise method.
+
+    Returns
+    -------
+    OnePass
+
+    Raises
+    ------
+    ExportError
+        For a method without a one-pass network, a DVLAE without a direct denoiser or
+        an unfitted model.
+    """
+    from structnoise.methods.dvlae.method import DVLAE
+    from structnoise.methods.unet.denoiser import CareamicsDenoiser
+
+    name = getattr(model, "name", type(model).__name__)
+    if isinstance(model, DVLAE):
+        if model.net is None:
+            raise _refuse(name, "the model is not fitted")
+        direct = getattr(model.net, "direct", None)
+        if direct is None:
+            raise _refuse(name, "it was trained without the direct denoiser (direct=True)")
+        from structnoise.methods.dvlae import direct_net
+
+        spec = model.direct_spec
+        return OnePass(
+            method=name,
+            network=direct.cpu().eval(),
+            architecture={
+                "file": Path(direct_net.__file__),
+                "callable": "DirectUNet",
+                "kwargs": {"n_filters": spec.n_filters, "downsample": list(spec.downsample)},
+            },
+            in_mean=model.norm.mean,
+            in_std=model.norm.std,
+            out_mean=model.norm.mean,
+            out_std=model.norm.std,
+            multiple=1,
+            summary="DVLAE's direct denoiser: a U-Net trained beside the VAE to output the "
+            "mean of the signal decoder's posterior samples (one pass, no sampling)",
+            tags=["denoising", "dvlae", "structured-noise", "unsupervised"],
+        )
+    if isinstance(model, CareamicsDenoiser):
+        if model.net is None:
+            raise _refuse(name, "the model is not fitted")
+        norm = model.norm
+        return OnePass(
+            method=name,
+            network=model.net.cpu().eval(),
+            architecture={
+                "library": "careamics.models.unet",
+                "callable": "UNet",
+                "kwargs": dict(model.unet_params),
+            },
+            in_mean=norm["mean"],
+            in_std=norm["std"],
+            out_mean=norm.get("t_mean", norm["mean"]),
+            out_std=norm.get("t_std", norm["std"]),
+            multiple=2 ** int(model.unet_params.get("depth", 2)),
+            summary=f"{name} UNet trained with careamics",
+            tags=["denoising", name, "careamics", "unet"],
+        )
+    raise _refuse(name, "it has no one-pass network")
+
+
+def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Path:
+    """Write the BioImage Model Zoo package of a saved model.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        A folder written by ``save`` / ``structnoise train``.
+    out : path-like
+        The package to write (``.zip``).
+    sample : array_like, optional
+        An image like the training data; its centre (at most 256x256) becomes the test
+        input and the cover. Default: a seeded smooth image with noise in the model's
+        training data range.
+    name : str, optional
+        The model's name in the description (default: ``structnoise <method>``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    ExportError
+        When the model has no one-pass network (see :func:`one_pass_network`).
+    """
+    import torch
+    from bioimageio.spec import ValidationContext, save_bioimageio_package
+
+    from structnoise.methods import load
+    from structnoise.methods.bmz_compat import patch_bioimageio
+    from structnoise.methods.export_files import (
+        cover,
+        description,
+        documentation,
+        sample_input,
+        torchscript,
+    )
+
+    patch_bioimageio()
+
+    model_dir, out = Path(model_dir), Path(out)
+    if out.suffix != ".zip":
+        raise ExportError(f"the package must be a .zip file, got {out.name}")
+    meta = json.loads((model_dir / "method.json").read_text())
+    if meta.get("method") not in EXPORTABLE:
+        raise _refuse(str(meta.get("method")), "it has no one-pass network")
+    model = load(model_dir)
+    one = one_pass_network(model)
+    img = sample_input(model, sample, one.multiple)
+    opts = {"mode": "direct"} if one.method.startswith("dvlae") else {}
+    expected = model.denoise(img, tile=max(img.shape), **opts).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="structnoise-export-") as tmp:
+        d = Path(tmp)
+        files = {
+            "input": d / "test_input.npy",
+            "output": d / "test_output.npy",
+            "state_dict": d / "weights.pt",
+            "torchscript": d / "weights_torchscript.pt",
+            "cover": d / "cover.png",
+            "documentation": d / "README.md",
+        }
+        np.save(files["input"], img[None, None])
+        np.save(files["output"], expected[None, None])
+        net = one.network
+        torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, files["state_dict"])
+        example = torch.from_numpy((img[None, None] - one.in_mean) / one.in_std).float()
+        torchscript(net, example).save(str(files["torchscript"]))
+        if "file" in one.architecture:
+            files["architecture"] = d / one.architecture["file"].name
+            files["architecture"].write_bytes(one.architecture["file"].read_bytes())
+        cover(files["cover"], img, expected)
+        documentation(files["documentation"], model, one, meta)
+        with ValidationContext(perform_io_checks=False):
+            descr = description(one, files, name or f"structnoise {one.method}", img)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_bioimageio_package(descr, output_path=out)
+    return out
+
+
+def test_package(path, *, weight_format: str | None = None) -> Any:
+    """Run ``bioimageio.core``'s model test on a package (CPU, offline).
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.zip`` written by :func:`export_model`.
+    weight_format : {"pytorch_state_dict", "torchscript"}, optional
+        Test one weight format (default: every one).
+
+    Returns
+    -------
+    bioimageio.spec.ValidationSummary
+        Its ``status`` is ``"passed"`` or ``"failed"``.
+    """
+    from bioimageio.core import test_model
+
+    from structnoise.methods.bmz_compat import patch_bioimageio
+
+    patch_bioimageio()
+    return test_model(str(path), weight_format=weight_format, devices=["cpu"])
+
+
+test_package.__test__ = False  # a library function, not a test for pytest to collect
