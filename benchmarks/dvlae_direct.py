@@ -62,6 +62,7 @@ def worker_quality(args) -> dict:
         max_minutes=args.minutes,
         seed=0,
         direct=True,
+        **({"max_steps": args.train_steps} if args.train_steps else {}),
     )
     model.fit(ds.train_noisy)
     out = {"train": model.train_summary, "psnr": {}, "seconds": {}}
@@ -172,6 +173,7 @@ def worker(argv) -> int:
     p.add_argument("--task", choices=["quality", "stepcost", "infer"])
     p.add_argument("--dataset")
     p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--train-steps", type=int, default=None)
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--impl")
     p.add_argument("--authors")
@@ -219,6 +221,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--authors", help="checkout of krulllab/DVLAE at acbab39")
     p.add_argument("--minutes", type=float, default=20.0, help="training budget per dataset")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="step budget per dataset for the quality run (then --minutes is only a limit)",
+    )
     p.add_argument("--quality-samples", type=int, default=100)
     p.add_argument("--samples", type=int, default=20, help="MMSE samples timed at 512x512")
     p.add_argument("--repeats", type=int, default=2, help="alternating inference rounds")
@@ -288,6 +296,7 @@ def main(argv=None) -> int:
             t = _run(
                 ["--task", "quality", "--dataset", name, "--minutes", str(args.minutes)]
                 + ["--samples", str(args.quality_samples)]
+                + (["--train-steps", str(args.train_steps)] if args.train_steps else [])
             )
             report["quality"][name] = t
             print(name, t["psnr"], t["seconds"], flush=True)
