@@ -95,14 +95,24 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=256, help="side of the MMSE image")
     p.add_argument("--samples", type=int, default=4, help="MMSE samples")
     p.add_argument("--rows", type=int, default=25)
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: robust on a shared CPU)"
+    )
+    p.add_argument(
+        "--code-label",
+        default=None,
+        help="what to call the code profiled (default: the commit of this checkout)",
+    )
     p.add_argument("--out", type=Path, default=Path("results/dvlae-speed"))
     args = p.parse_args(argv)
     args.authors = str(Path(args.authors).resolve())
+    torch.set_num_threads(args.threads)
     lines = [
         f"# Profiler tables, {args.preset} preset ({args.label})",
         "",
         f"Command: `{portable_command(sys.argv)}`  ",
-        f"Commit: {commit_label()}; torch {torch.__version__}; CPU: {cpu_model()}, "
+        f"Code: {args.code_label or commit_label()}; torch {torch.__version__}; "
+        f"CPU: {cpu_model()}, "
         f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads; "
         f"load average at the start {[round(v, 2) for v in os.getloadavg()]} "
         "(a CPU shared with other jobs).",

@@ -103,14 +103,18 @@ def _summary(res: dict, args, samples: int) -> dict:
         sps = statistics.median(x["seconds_per_step"] for x in rounds)
         summary[f"train_{key}"] = {
             "seconds_per_step": sps,
+            "cpu_seconds_per_step": statistics.median(x["cpu_seconds_per_step"] for x in rounds),
             "images_per_second": args.batch / sps,
             "peak_rss_mb": max(x["peak_rss_mb"] for x in rounds),
             "rounds": len(rounds),
         }
-    theirs = summary["train_theirs"]["seconds_per_step"]
-    for key in summary:
+    theirs = summary["train_theirs"]
+    for key, row in summary.items():
         if key != "train_theirs":
-            summary[key]["speedup_vs_authors"] = theirs / summary[key]["seconds_per_step"]
+            row["speedup_vs_authors"] = theirs["seconds_per_step"] / row["seconds_per_step"]
+            row["cpu_speedup_vs_authors"] = (
+                theirs["cpu_seconds_per_step"] / row["cpu_seconds_per_step"]
+            )
     for size, by_impl in res["mmse"].items():
         rows = {}
         for key, rounds in by_impl.items():
@@ -119,6 +123,7 @@ def _summary(res: dict, args, samples: int) -> dict:
                 "size": int(size),
                 "samples": samples,
                 "seconds": sec,
+                "cpu_seconds": statistics.median(x["cpu_seconds"] for x in rounds),
                 "seconds_per_100_samples": sec * 100 / samples,
                 "peak_rss_mb": max(x["peak_rss_mb"] for x in rounds),
                 "chunk": rounds[0].get("chunk"),
@@ -127,6 +132,7 @@ def _summary(res: dict, args, samples: int) -> dict:
         for key, row in rows.items():
             if key != "theirs":
                 row["speedup_vs_authors"] = rows["theirs"]["seconds"] / row["seconds"]
+                row["cpu_speedup_vs_authors"] = rows["theirs"]["cpu_seconds"] / row["cpu_seconds"]
                 row["memory_vs_authors"] = row["peak_rss_mb"] / rows["theirs"]["peak_rss_mb"]
             summary[f"mmse{size}_{key}"] = row
             if int(size) == args.size[0]:
@@ -176,6 +182,7 @@ def main(argv=None) -> int:
             "cpu_count": os.cpu_count(),
             "cpu_flags": cpu_flags(),
             "shared_machine": True,
+            "threads": args.threads or "torch's default",
             "load_start": os.getloadavg(),
         },
         "presets": {},

@@ -22,12 +22,14 @@ def _header(report: dict, args) -> list[str]:
         "",
         f"- Command: `{m['command']}`",
         f"- Commit: {m['commit']}; Python {v['python']}, torch {v['torch']}, numpy "
-        f"{v['numpy']}, structnoise {v['structnoise']}; {v['torch_threads']} torch threads.",
+        f"{v['numpy']}, structnoise {v['structnoise']}; torch threads per measurement: "
+        f"{m['threads']}.",
         f"- CPU: {m['cpu']}, {m['cpu_count']} CPUs; flags: {flags}.",
         f"- The machine was shared with other jobs: load average {_r(m['load_start'])} at "
         f"the start, {_r(m.get('load_end', []))} at the end (each measurement's load is in "
         "the JSON). Ours and theirs alternate, in alternating order, each in its own "
-        "process, so that the load hits both; medians over rounds.",
+        "process, so that the load hits both; medians over rounds. CPU time (the "
+        "process's, all threads) is less disturbed by the other jobs than the wall clock.",
         "",
     ]
 
@@ -50,8 +52,9 @@ def to_markdown(report: dict, args) -> str:
         f"Training: batch of {args.batch} crops of {args.crop}x{args.crop}, median over "
         f"{args.repeats} rounds of {args.steps} timed steps (after {args.warmup} untimed).",
         "",
-        "| preset | implementation | s/step | images/s | speed-up | peak RSS (MB) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| preset | implementation | s/step | images/s | speed-up | CPU s/step | "
+        "speed-up in CPU time | peak RSS (MB) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     checks: list[str] = []
     for preset, data in report["presets"].items():
@@ -60,16 +63,19 @@ def to_markdown(report: dict, args) -> str:
                 continue
             name = key[len("train_") :]
             sp = row.get("speedup_vs_authors", 1.0)
+            cp = row.get("cpu_speedup_vs_authors", 1.0)
             lines.append(
                 f"| {preset} | {name} | {row['seconds_per_step']:.3f} | "
-                f"{row['images_per_second']:.1f} | {sp:.2f}x | {row['peak_rss_mb']:.0f} |"
+                f"{row['images_per_second']:.1f} | {sp:.2f}x | "
+                f"{row['cpu_seconds_per_step']:.3f} | {cp:.2f}x | {row['peak_rss_mb']:.0f} |"
             )
             prec = name.split("-", 1)[1] if name.startswith("ours-") else None
             if prec in TRAIN_TARGET:
-                ok = sp >= TRAIN_TARGET[prec]
+                ok = min(sp, cp) >= TRAIN_TARGET[prec]
                 checks.append(
                     f"- Training, {preset}, {prec}: {sp:.2f}x the authors' steps per second "
-                    f"(target {TRAIN_TARGET[prec]}x): {'met' if ok else '**not met**'}."
+                    f"({cp:.2f}x in CPU time; target {TRAIN_TARGET[prec]}x): "
+                    f"{'met' if ok else '**not met**'}."
                 )
     lines += [
         "",
@@ -77,8 +83,8 @@ def to_markdown(report: dict, args) -> str:
         "ours: one bottom-up pass, then `chunk` samples per top-down pass):",
         "",
         "| preset | implementation | image | samples | seconds | s per 100 samples | "
-        "speed-up | peak RSS (MB) | chunk |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "speed-up | CPU s | speed-up in CPU time | peak RSS (MB) | chunk |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for preset, data in report["presets"].items():
         for key, row in data["summary"].items():
@@ -86,18 +92,20 @@ def to_markdown(report: dict, args) -> str:
                 continue
             name = key.split("_", 1)[1]
             sp = row.get("speedup_vs_authors", 1.0)
+            cp = row.get("cpu_speedup_vs_authors", 1.0)
             lines.append(
                 f"| {preset} | {name} | {row['size']}x{row['size']} | {row['samples']} | "
                 f"{row['seconds']:.1f} | {row['seconds_per_100_samples']:.1f} | {sp:.2f}x | "
-                f"{row['peak_rss_mb']:.0f} | {row['chunk'] or '-'} |"
+                f"{row['cpu_seconds']:.1f} | {cp:.2f}x | {row['peak_rss_mb']:.0f} | "
+                f"{row['chunk'] or '-'} |"
             )
             if name == "ours-32":
                 mem = row["memory_vs_authors"]
-                ok = sp >= MMSE_TARGET and mem <= 1.0
+                ok = min(sp, cp) >= MMSE_TARGET and mem <= 1.0
                 checks.append(
                     f"- MMSE, {preset}, {row['size']}x{row['size']}, float32: {sp:.2f}x "
-                    f"faster, peak memory {mem:.2f}x theirs (target {MMSE_TARGET}x, at most "
-                    f"1x): {'met' if ok else '**not met**'}."
+                    f"faster ({cp:.2f}x in CPU time), peak memory {mem:.2f}x theirs (target "
+                    f"{MMSE_TARGET}x, at most 1x): {'met' if ok else '**not met**'}."
                 )
     lines += ["", "## Against the targets (issue 14)", "", *checks]
     return "\n".join(lines) + "\n"
