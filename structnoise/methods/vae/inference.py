@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 #: Bytes of live activations per sample, pixel and feature channel at the peak of a
-#: top-down pass (float32: a few full-resolution feature maps at once), measured on the
-#: ``small`` and ``large`` presets (``benchmarks/dvlae_speed.py``) with margin.
+#: top-down pass: float32 values of up to 8 full-resolution feature maps at once (a
+#: residual block's input, its two convolutions' outputs, the gate's doubled channels
+#: and the concatenation of a merge), an upper estimate.
 BYTES_PER_PIXEL_CHANNEL = 4 * 8
 #: Share of the free memory one MMSE batch may take.
 MEMORY_SHARE = 0.25
