@@ -51,7 +51,10 @@ def profile_train(impl: str, args) -> tuple[str, float]:
     if impl == "theirs":
         step = authors_train_step(authors_model(args.authors, args.preset, args.crop), x)
     else:
-        step = our_train_step(our_method(args.preset, impl.split("-")[1], args.crop, args.batch), x)
+        method = our_method(
+            args.preset, impl.split("-")[1], args.crop, args.batch, not args.contiguous
+        )
+        step = our_train_step(method, x)
     return _profile(step, 1, args.steps, args.rows)
 
 
@@ -97,6 +100,11 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=int, default=25)
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: robust on a shared CPU)"
+    )
+    p.add_argument(
+        "--contiguous",
+        action="store_true",
+        help="train ours in the contiguous layout (what the code before issue 14 timed)",
     )
     p.add_argument(
         "--code-label",

@@ -100,11 +100,11 @@ def authors_train_step(model, x):
     return step
 
 
-def our_method(preset: str, precision: str, crop: int, batch: int):
+def our_method(preset: str, precision: str, crop: int, batch: int, channels_last: bool = True):
     """Our ``dvlae-<preset>`` with the authors' architecture (``paper`` profile).
 
-    Channels-last in every arithmetic (as the ``quick`` profile trains; oneDNN's
-    convolutions are faster in it on CPUs, float32 included).
+    Channels-last in every arithmetic by default (as the ``quick`` profile trains;
+    oneDNN's convolutions are faster in it on CPUs, float32 included).
     """
     from structnoise import methods
 
@@ -112,7 +112,7 @@ def our_method(preset: str, precision: str, crop: int, batch: int):
         f"dvlae-{preset}",
         profile="paper",
         precision=precision,
-        channels_last=True,
+        channels_last=channels_last,
         threads="fixed",
         crop=crop,
         batch=batch,
