@@ -129,8 +129,9 @@ class LadderMethod(BaseDenoiser):
 
     def _pixels_per_pass(self) -> int:
         """Largest samples x pixels of one pass of the MMSE estimate."""
-        # one 256x256 sample (a larger batch was slower on a CPU: results/dvlae-speed/);
-        # the free memory may lower it (inference.mmse_chunk)
+        # one 256x256 sample: batching samples saves nothing in the full-resolution
+        # layers, which dominate, and multiplies the memory; the free memory may lower it
+        # further (inference.mmse_chunk)
         return 2**16
 
     def _default_n_samples(self) -> int:
@@ -310,8 +311,8 @@ class LadderMethod(BaseDenoiser):
 
     @staticmethod
     def _memory_format(precision: str, device: str) -> torch.memory_format:
-        # channels-last on every CPU arithmetic: oneDNN's convolutions run 1.4x faster
-        # in it in float32 too (results/dvlae-speed/); the GPU keeps the default layout
+        # channels-last on every CPU arithmetic, float32 too: oneDNN's convolutions then
+        # run without layout reorders; the GPU keeps the default layout
         return memory_format(device == "cpu")
 
     def _denoise(self, noisy, *, n_samples=None, tile=None, mode="mmse", seed=None, precision=None):
