@@ -2,18 +2,26 @@
 
 Measures, for the ``small`` and ``large`` presets at the same architecture:
 
-* training: seconds per step (and images per second) for a batch of 8 random 64x64
-  crops, ours (bfloat16 autocast where the CPU runs it natively, channels-last; the
-  ``quick`` profile's arithmetic) and float32, against the authors' modules
+* training: seconds per step (wall clock and the process's CPU time) and images per
+  second for a batch of 8 random 64x64 crops, ours in each arithmetic of
+  ``--precisions`` (``32``; ``bf16``: bfloat16 autocast, what ``precision="auto"``
+  picks where the CPU runs it natively), channels-last, against the authors' modules
   (krulllab/DVLAE at commit ``acbab39``) doing their training step;
-* MMSE: seconds for the mean of ``--samples`` posterior samples of one 512x512 image,
-  ours (one bottom-up pass, samples in batches) against ``--samples`` sequential passes of
-  the authors' ``predict_step`` (what their prediction notebook does, without the
-  Lightning trainer around it);
+* MMSE: seconds for the mean of ``--samples`` posterior samples of one image of each
+  ``--size``, ours (``denoise``: one bottom-up pass, then ``chunk`` samples per top-down
+  pass, recorded) against ``--samples`` sequential passes of the authors'
+  ``predict_step`` (what their prediction notebook does, without the Lightning trainer
+  around it);
 * peak memory (resident set size) of each measurement, each run in its own process.
 
-Ours and theirs alternate (``--repeats`` rounds) so that a change in the machine's load
-hits both; the median over rounds is reported, with every round in the JSON.
+Every report names the commit, the package versions, the CPU model and the CPU flags
+that decide the arithmetic's speed (avx2, avx512f, avx512_bf16, amx).
+
+Ours and theirs alternate (``--repeats`` training rounds, ``--mmse-repeats`` MMSE
+rounds, in alternating order) so that a change in the machine's load hits both; the
+median over rounds is reported, with every round and the load average before and after
+each measurement in the JSON. On a CPU shared with other jobs, ``--threads 1`` and the
+CPU-time columns are the robust comparison.
 
 Nothing of the authors' code is in this repository: pass the path of a checkout of
 krulllab/DVLAE at ``acbab39`` (``git clone`` it anywhere, ``git checkout acbab39``). Their
@@ -24,6 +32,7 @@ Usage::
 
     python benchmarks/dvlae_speed.py --authors /path/to/DVLAE --out results/dvlae-speed
     python benchmarks/dvlae_speed.py --authors /path/to/DVLAE --presets small --samples 20
+    python benchmarks/dvlae_speed.py --authors /path/to/DVLAE --precisions 32 --threads 1
 """
 
 from __future__ import annotations
