@@ -64,6 +64,7 @@ from structnoise.methods.ladder_layers import (  # noqa: F401 - public names kep
     Gate,
     Merge,
     NormalLayer,
+    PointwiseConv2d,
     ResBlock,
     _choice,
     _upsampling,
@@ -80,7 +81,7 @@ class LadderOutput:
         ``(B, C, H, W)`` full-resolution code read by the decoders (cropped to the input).
     kl : list of torch.Tensor
         Per level (0 = highest resolution), elementwise KL ``(B, z, h, w)``; zeros at
-        unconditional levels.
+        unconditional levels; empty when the pass ran without the KL (prediction).
     """
 
     s_code: torch.Tensor
@@ -226,7 +227,7 @@ class LadderVAE(nn.Module):
         out_c = s_code_channels or c
         self.final = nn.Sequential(
             *(ResBlock(c, **rb) for _ in range(int(final_blocks))),
-            *([nn.Conv2d(c, out_c, 1)] if out_c != c else []),
+            *([PointwiseConv2d(c, out_c)] if out_c != c else []),
         )
         self.s_code_channels = out_c
 
@@ -241,6 +242,7 @@ class LadderVAE(nn.Module):
         *,
         use_mean: bool = False,
         mean_levels: Sequence[int] = (),
+        with_kl: bool = True,
     ) -> LadderOutput:
         """Encode ``x`` and run the top-down pass.
 
@@ -255,13 +257,17 @@ class LadderVAE(nn.Module):
         mean_levels : sequence of int
             Levels that use the mean of their distribution while the others sample
             (HDN_{3-6} predicts with the prior mean at its unconditional levels).
+        with_kl : bool
+            Compute the KL terms (False for prediction: see :meth:`decode_top_down`).
 
         Returns
         -------
         LadderOutput
         """
         bu = self.encode_bottom_up(x)
-        return self.decode_top_down(bu, x.shape[-2:], use_mean=use_mean, mean_levels=mean_levels)
+        return self.decode_top_down(
+            bu, x.shape[-2:], use_mean=use_mean, mean_levels=mean_levels, with_kl=with_kl
+        )
 
     def encode_bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The deterministic bottom-up pass (the same for every posterior sample).
@@ -307,6 +313,7 @@ class LadderVAE(nn.Module):
         *,
         use_mean: bool = False,
         mean_levels: Sequence[int] = (),
+        with_kl: bool = True,
     ) -> LadderOutput:
         """The stochastic top-down pass from bottom-up features.
 
@@ -320,6 +327,9 @@ class LadderVAE(nn.Module):
             Use distribution means instead of samples.
         mean_levels : sequence of int
             Levels that use their distribution's mean even when ``use_mean`` is False.
+        with_kl : bool
+            Compute the KL terms. False (prediction) skips the prior heads where z comes
+            from q and returns an empty ``kl`` list; the s_code is the same.
 
         Returns
         -------
@@ -336,8 +346,8 @@ class LadderVAE(nn.Module):
             else:
                 p_in = out
                 q_in = None if i in self.uncond_levels else self.q_merge[i](bu[i], out)
-            z_feat, kl_i = layer(p_in, q_in, use_mean=use_mean or i in mean_levels)
-            if kl_i is None:
+            z_feat, kl_i = layer(p_in, q_in, use_mean=use_mean or i in mean_levels, with_kl=with_kl)
+            if kl_i is None and with_kl:
                 b, _, zh, zw = z_feat.shape
                 kl_i = z_feat.new_zeros(b, self.z_dims[i], zh, zw)
             kl[i] = kl_i
@@ -345,4 +355,4 @@ class LadderVAE(nn.Module):
                 z_feat = self.skip_merge[i](z_feat, out)
             out = self.top_down[i](z_feat)
         s_code = self.final(out)[..., :h, :w]
-        return LadderOutput(s_code=s_code, kl=kl)  # type: ignore[arg-type]
+        return LadderOutput(s_code=s_code, kl=kl if with_kl else [])  # type: ignore[arg-type]

@@ -26,6 +26,31 @@ STD_PARAMS = ("softplus", "exp")
 PADDING_MODES = ("replicate", "zeros")
 
 
+class PointwiseConv2d(nn.Conv2d):
+    """A 1x1 convolution that runs as a matrix product on channels-last CPU tensors.
+
+    The same module, parameters and state dict as ``nn.Conv2d(c_in, c_out, 1)``. On a
+    CPU, torch sends a 1x1 convolution of a channels-last tensor through a slow path
+    that first copies the input to the contiguous layout; a channels-last tensor is a
+    ``(B, H, W, C)`` array in memory, so the convolution is ``F.linear`` on that view
+    (no copy). Every other input takes ``nn.Conv2d``'s path.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if (
+            x.device.type == "cpu"
+            and x.dim() == 4
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and not x.is_contiguous()
+        ):
+            w = self.weight.reshape(self.out_channels, self.in_channels)
+            return F.linear(x.permute(0, 2, 3, 1), w, self.bias).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
 def _choice(name: str, value: str, choices) -> str:
     """``value`` if it is one of ``choices``, else a ValueError naming them."""
     if value not in choices:
@@ -38,7 +63,7 @@ class Gate(nn.Module):
 
     def __init__(self, channels: int, activation: Literal["tanh", "elu"] = "tanh") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, 2 * channels, 1)
+        self.conv = PointwiseConv2d(channels, 2 * channels)
         self.act = GATE_ACTIVATIONS[_choice("gate_activation", activation, GATE_ACTIVATIONS)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
@@ -89,7 +114,7 @@ class Merge(nn.Module):
         gate_activation: Literal["tanh", "elu"] = "tanh",
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(2 * channels, channels, 1)
+        self.conv = PointwiseConv2d(2 * channels, channels)
         self.res = ResBlock(
             channels,
             batchnorm=batchnorm,
@@ -154,23 +179,39 @@ class NormalLayer(nn.Module):
         q_in: torch.Tensor | None,
         *,
         use_mean: bool,
+        with_kl: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Sample z (from q when given, else from p) and return features and KL.
+
+        Parameters
+        ----------
+        p_in : torch.Tensor
+            Features the prior is computed from (the prior's parameters at the top).
+        q_in : torch.Tensor or None
+            Features the posterior is computed from; None samples from the prior.
+        use_mean : bool
+            Take the mean instead of a sample.
+        with_kl : bool
+            Compute the KL. Without it (prediction) the prior is not evaluated when z
+            comes from q: its head is skipped, which changes nothing else (it draws no
+            random numbers).
 
         Returns
         -------
         features : torch.Tensor
             ``out(z)``.
         kl : torch.Tensor or None
-            Elementwise analytic KL(q || p), None when sampling from p.
+            Elementwise analytic KL(q || p); None when sampling from p or without
+            ``with_kl``.
         """
-        p_mu, p_std = self._normal(p_in if self.p_head is None else self.p_head(p_in))
+        kl = None
         if q_in is None:
-            mu, std = p_mu, p_std
-            kl = None
+            mu, std = self._normal(p_in if self.p_head is None else self.p_head(p_in))
         else:
             mu, std = self._normal(self.q_head(q_in))
-            kl = torch.log(p_std / std) + (std**2 + (mu - p_mu) ** 2) / (2 * p_std**2) - 0.5
+            if with_kl:
+                p_mu, p_std = self._normal(p_in if self.p_head is None else self.p_head(p_in))
+                kl = torch.log(p_std / std) + (std**2 + (mu - p_mu) ** 2) / (2 * p_std**2) - 0.5
         z = mu if use_mean else mu + std * torch.randn_like(mu)
         return self.out(z), kl
 
@@ -179,4 +220,4 @@ def _upsampling(channels: int, how: str) -> list[nn.Module]:
     """The layers that double the resolution at the start of a top-down level."""
     if how == "transposed":  # HDN: a 3x3 stride-2 transposed convolution
         return [nn.ConvTranspose2d(channels, channels, 3, stride=2, padding=1, output_padding=1)]
-    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, channels, 1)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), PointwiseConv2d(channels, channels)]

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from structnoise.methods.ladder_layers import PointwiseConv2d
 from structnoise.methods.vae.device import at_least_float32
 
 #: Blocks of the AR decoder (4 stages x (dilated, undilated)), as in the paper.
@@ -148,7 +149,7 @@ class ARBlock(nn.Module):
         self.in_conv = CausalConv1d(
             in_channels, out_channels, kernel_size, dilation, exclude_current=first
         )
-        self.out_conv = nn.Conv2d(out_channels, out_channels, 1)
+        self.out_conv = PointwiseConv2d(out_channels, out_channels)
         self.residual = in_channels == out_channels
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:  # noqa: D102
@@ -204,8 +205,8 @@ class ARDecoder(nn.Module):
             ARBlock(in_channels if b == 0 else n_filters, n_filters, k, d, first=(b == 0))
             for b, (k, d) in enumerate(self.layout)
         )
-        self.cond = nn.Conv2d(s_code_channels, len(self.layout) * n_filters, 1)
-        self.out = nn.Conv2d(n_filters, 3 * n_gaussians * in_channels, 1)
+        self.cond = PointwiseConv2d(s_code_channels, len(self.layout) * n_filters)
+        self.out = PointwiseConv2d(n_filters, 3 * n_gaussians * in_channels)
 
     def _orient(self, t: torch.Tensor) -> torch.Tensor:
         return t.transpose(-1, -2) if self.axis == "vertical" else t

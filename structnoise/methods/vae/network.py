@@ -48,7 +48,8 @@ class LadderSignalNet(nn.Module):
         torch.Tensor
             ``(B, 1, H, W)``.
         """
-        return self.to_signal(self.vae(x, use_mean=use_mean, mean_levels=mean_levels).s_code)
+        out = self.vae(x, use_mean=use_mean, mean_levels=mean_levels, with_kl=False)
+        return self.to_signal(out.s_code)
 
     def decode(
         self, bu, size, *, use_mean: bool = False, mean_levels: Sequence[int] = ()
@@ -71,7 +72,9 @@ class LadderSignalNet(nn.Module):
         torch.Tensor
             ``(B, 1, H, W)``.
         """
-        out = self.vae.decode_top_down(bu, size, use_mean=use_mean, mean_levels=mean_levels)
+        out = self.vae.decode_top_down(
+            bu, size, use_mean=use_mean, mean_levels=mean_levels, with_kl=False
+        )
         return self.to_signal(out.s_code)
 
     def mmse(
