@@ -49,7 +49,9 @@ def fitted(data):
     noisy, clean = data
     models = {}
     for name in ("hdn", "hdn36"):
-        models[name] = create(name, profile="smoke", seed=3).fit(noisy[:4], clean[:4])
+        # a generous wall-clock limit: the step limit (8) must end training, on a busy machine too
+        model = create(name, profile="smoke", seed=3, max_minutes=30)
+        models[name] = model.fit(noisy[:4], clean[:4])
     return models
 
 
