@@ -217,6 +217,8 @@ def run_cell(recipe: str, dataset: str, seed: int, steps: int, args) -> dict:
     wall = time.monotonic() - t0
     s = model.train_summary
     score(model, {"steps": s["steps"]}, True)
+    if args.save_models:
+        model.save(Path(args.save_models) / f"{recipe}__{dataset}__s{seed}")
     history = [
         {
             k: v
@@ -590,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--steps", type=int, default=None, help="step budget per cell (1000)")
     r.add_argument("--samples", type=int, default=20, help="MMSE samples at the marks")
     r.add_argument("--final-samples", type=int, default=100, help="MMSE samples at the end")
+    r.add_argument(
+        "--save-models", default=None, help="folder to save each cell's model in (for diagnosis)"
+    )
     r.add_argument("--quick", action="store_true", help="embedded-stripe, seed 0, 200 steps")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT)
     rep = sub.add_parser("report", help="table and figure from the cells")
