@@ -89,6 +89,15 @@ RF = {"embedded-stripe": 6, "embedded-checkerboard": 40, "unfamiliar-stripe": 6}
 RECIPES: dict[str, dict] = {
     "current": {},
     "direct": {"direct": True},
+    # candidates, each on top of "direct" (whose VAE trains exactly as "current": its MMSE
+    # columns are the candidate alone, its direct column the candidate with the direct
+    # denoiser)
+    "direct+init": {"direct": True, "res_init": "scaled"},
+    "direct+warmup": {"direct": True, "lr": 4e-3, "lr_warmup_steps": 100},
+    "direct+batch4": {"direct": True, "batch": 4},
+    "direct+f24": {"direct": True, "n_filters": 24, "ar_filters": 24, "sd_filters": 24},
+    "direct+ema99": {"direct": True, "ema_decay": 0.99},
+    "direct+cosine": {"direct": True, "lr_schedule": "cosine"},
 }
 
 #: Log-spaced curve marks (training steps); the budget is always the last one.

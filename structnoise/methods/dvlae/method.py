@@ -49,6 +49,8 @@ _PROFILE_PARAMS = (
     "direct",
     "direct_loss",
     "direct_filters",
+    "lr_warmup_steps",
+    "res_init",
 )
 #: Architecture fields a user may override through method parameters.
 _ARCH_PARAMS = ("n_filters", "z_dims", "n_levels", "sd_filters", "ar_filters", "scale_floor")
@@ -202,6 +204,7 @@ class DVLAE(LadderMethod):
 
     def _new_network(self) -> DVLAENet:
         net = DVLAENet(self.arch)
+        scale_residual_init(net.vae, self.training_profile.res_init)
         if self.direct_spec is not None:  # built after the VAE: its weights stay the same
             net.direct = self.direct_spec.build()
         return net
@@ -334,6 +337,37 @@ class DVLAE(LadderMethod):
         self.arch = Architecture(**extra["arch"])
         spec = extra.get("direct")  # models saved before the direct denoiser have none
         self.direct_spec = None if spec is None else DirectSpec(**spec)
+
+
+def scale_residual_init(module: torch.nn.Module, how: str) -> int:
+    """Scale the last layer of every residual block of ``module`` (VDVAE/COSDD init).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The ladder VAE.
+    how : {"default", "scaled"}
+        "default" leaves the weights; "scaled" multiplies the weights of the last
+        convolution of each residual block (its gate's convolution when it has one) by
+        ``1 / sqrt(n)``, ``n`` the number of residual blocks, so that the sum of the
+        residual branches starts with the variance of one.
+
+    Returns
+    -------
+    int
+        The number of residual blocks scaled (0 for "default").
+    """
+    if how not in ("default", "scaled"):
+        raise ValueError(f"res_init must be 'default' or 'scaled', got {how!r}")
+    if how == "default":
+        return 0
+    blocks = [m for m in module.modules() if type(m).__name__ == "ResBlock"]
+    factor = 1.0 / np.sqrt(max(1, len(blocks)))
+    with torch.no_grad():
+        for block in blocks:
+            last = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            last.weight.mul_(factor)
+    return len(blocks)
 
 
 def _check_bool(value, name: str) -> bool:

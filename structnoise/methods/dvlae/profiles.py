@@ -167,6 +167,14 @@ class TrainingProfile:
         The direct denoiser's loss: L2 learns the MMSE estimate, L1 the median.
     direct_filters : int or None
         The direct denoiser's width (None: the VAE's ``n_filters``, as the authors').
+    lr_warmup_steps : int
+        Optimiser steps over which the learning rate rises linearly from ``lr / steps`` to
+        ``lr`` (0 = none, the paper).
+    res_init : {"default", "scaled"}
+        Initialisation of the ladder VAE's residual blocks: torch's default (the paper), or
+        "scaled" as VDVAE/COSDD: the last layer of every residual block has its weights
+        multiplied by ``1 / sqrt(number of residual blocks)``, so that the residual stream
+        starts near the identity.
     notes : str
         Why the profile is what it is.
     """
@@ -198,6 +206,8 @@ class TrainingProfile:
     direct: bool = False
     direct_loss: str = "l2"
     direct_filters: int | None = None
+    lr_warmup_steps: int = 0
+    res_init: str = "default"
     notes: str = ""
 
     def to_dict(self) -> dict:

@@ -114,6 +114,25 @@ class DVLAEModule(LadderModule):
             pred = self.direct(self.layout(batch))
         return direct_loss(pred, s_hat, self.prof.direct_loss)
 
+    def warm_up_lr(self, optimizers) -> None:
+        """During ``lr_warmup_steps`` optimiser steps, scale the learning rate linearly.
+
+        The factor multiplies the budget schedule's rate (or the profile's ``lr`` under the
+        plateau schedule, which cannot have acted yet); at the end of the warm-up the rate
+        is left at the full value.
+        """
+        warm = int(self.prof.lr_warmup_steps)
+        step = self.n_batches // self.prof.accumulate
+        if warm <= 0 or step > warm:
+            return
+        factor = step / warm
+        budget = LRSchedule(self.prof.lr_schedule).factor(
+            self.fraction(self.n_batches) if self.fraction is not None else 0.0
+        )
+        for o in optimizers:
+            for group in o.param_groups:
+                group["lr"] = self.prof.lr * factor * (1.0 if budget is None else budget)
+
     def kl_weight(self) -> float:
         """The KL warm-up factor of the next batch."""
         if self.prof.kl_warmup_steps <= 0:
@@ -205,6 +224,7 @@ class DVLAEModule(LadderModule):
         self.n_batches += 1
         if self.n_batches % prof.accumulate == 0:
             self.schedule_lr(self.n_batches, opts)
+            self.warm_up_lr(opts)
             for o in opts:
                 o.step()
                 o.zero_grad(set_to_none=True)
