@@ -106,9 +106,9 @@ MARKS = (25, 50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200, 4800
 DEFAULT_OUT = ROOT / "results" / "dvlae-recipe"
 
 
-def marks_for(steps: int) -> list[int]:
-    """The curve marks of a budget: :data:`MARKS` below it, then the budget."""
-    return [m for m in MARKS if m < steps] + [int(steps)]
+def marks_for(steps: int, marks=MARKS) -> list[int]:
+    """The curve marks of a budget: ``marks`` below it, then the budget."""
+    return [int(m) for m in marks if m < steps] + [int(steps)]
 
 
 # ---------------------------------------------------------------------------- data
@@ -205,18 +205,34 @@ def run_cell(recipe: str, dataset: str, seed: int, steps: int, args) -> dict:
         mse100 = np.maximum(mse20 - var / n + var / 100, 1e-20)
         row[f"mmse{n}"] = float(_psnr_from_mse(test_c, mse20).mean())
         row["mmse100_est"] = float(_psnr_from_mse(test_c, mse100).mean())
-        row["mean_latent"] = float(psnr_stack(test_c, m.denoise(test_x, mode="mean")).mean())
+        if final:
+            den = m.denoise(test_x, mode="mean")
+            row["mean_latent"] = float(psnr_stack(test_c, den).mean())
         if final and args.final_samples:
             den = m.denoise(test_x, n_samples=args.final_samples, seed=3)
             row[f"mmse{args.final_samples}"] = float(psnr_stack(test_c, den).mean())
         row["eval_cpu_s"] = time.process_time() - c_in
         clock["eval"] += row["eval_cpu_s"]
         rows.append(row)
+        if not final:  # a partial curve survives an interrupted cell
+            partial = {**record(), "status": "partial"}
+            _write_json(cell_path(args.out, recipe, dataset, seed), partial)
         shown = {k: round(v, 2) for k, v in row.items() if k not in ("steps",)}
         print(f"  {recipe} {dataset} s{seed} step {row['steps']}: {shown}", flush=True)
 
+    def record() -> dict:
+        return {
+            "recipe": recipe,
+            "params": params,
+            "dataset": dataset,
+            "seed": int(seed),
+            "steps": int(steps),
+            "marks": rows,
+            "meta": provenance(),
+        }
+
     model.snapshot_hook = (
-        marks_for(steps)[:-1],
+        marks_for(steps, args.marks or MARKS)[:-1],
         lambda m, info: score(m, info, False),
         "steps",
     )
@@ -249,18 +265,13 @@ def run_cell(recipe: str, dataset: str, seed: int, steps: int, args) -> dict:
         for h in (model.history or [])
     ]
     return {
-        "recipe": recipe,
-        "params": params,
-        "dataset": dataset,
-        "seed": int(seed),
-        "steps": int(steps),
-        "marks": rows,
+        **record(),
+        "status": "complete",
         "resolved": _jsonable(model.resolved_params()),
         "train_summary": _jsonable({k: v for k, v in s.items() if k != "profile"}),
         "history": _jsonable(history),
         "fit_wall_s": wall,
         "threads": torch.get_num_threads(),
-        "meta": provenance(),
     }
 
 
@@ -327,7 +338,8 @@ def cmd_run(args) -> int:
                 if path.exists():
                     old = json.loads(path.read_text())
                     same = old.get("params") == {"rf": RF[dataset], **RECIPES[recipe]}
-                    if same and old.get("steps", 0) >= steps:
+                    done = old.get("status", "complete") == "complete"
+                    if same and done and old.get("steps", 0) >= steps:
                         print(f"skip {path.name} (done)", flush=True)
                         continue
                 print(f"cell {recipe} {dataset} seed {seed}: {steps} steps", flush=True)
@@ -382,6 +394,7 @@ def _cross(steps: list[int], values: list[float], level: float) -> float | None:
 def summarise(out: Path) -> dict:
     """Group the cells and compute the per-(recipe, dataset) numbers."""
     cells = [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
+    cells = [c for c in cells if len(c.get("marks", [])) >= 2]
     rate0 = calibrated_rate()
     cost: dict[tuple, list[float]] = {}
     for c in cells:
@@ -435,6 +448,7 @@ def summarise(out: Path) -> dict:
             {
                 "recipe": recipe,
                 "dataset": dataset,
+                "partial": any(c.get("status") == "partial" for c in cs),
                 "metric": key,
                 "seeds": [p["seed"] for p in per_seed],
                 "cpu_s_per_step_1thread": c_rec,
@@ -499,7 +513,8 @@ def to_markdown(summary: dict, meta: dict) -> str:
     for r in summary["rows"]:
         finals = " / ".join(f"{v:.2f}" for v in r["finals"])
         lines.append(
-            f"| {r['recipe']} | {r['dataset']} | {len(r['seeds'])} | {r['metric']} "
+            f"| {r['recipe']}{' (partial)' if r['partial'] else ''} | {r['dataset']} "
+            f"| {len(r['seeds'])} | {r['metric']} "
             f"| {r['cpu_s_per_step_1thread']:.3f} | {_fmt(r['idle_steps_per_minute'], '.0f')} "
             f"| {r['budget_steps']} | {_fmt(r['budget_minutes'], '.1f')} "
             f"| {r['final_mean']:.2f} +- {r['final_sd']:.2f} ({finals}) "
@@ -516,7 +531,7 @@ def to_markdown(summary: dict, meta: dict) -> str:
         lines.append(f"- {r['recipe']} / {r['dataset']}: {pts}")
     lines += ["", "Last mark of every cell (all scores):", ""]
     lines += [
-        "| recipe | dataset | seed | steps | direct | MMSE-20 | MMSE-100 est. | MMSE-100 "
+        "| recipe | dataset | seed | steps | direct | MMSE-10/20 | MMSE-100 est. | MMSE-100 "
         "| mean latent |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -525,7 +540,8 @@ def to_markdown(summary: dict, meta: dict) -> str:
         m = c["marks"][-1]
         lines.append(
             f"| {c['recipe']} | {c['dataset']} | {c['seed']} | {m['steps']} "
-            f"| {_fmt(m.get('direct'))} | {_fmt(m.get('mmse20'))} | {_fmt(m.get('mmse100_est'))} "
+            f"| {_fmt(m.get('direct'))} | {_fmt(m.get('mmse20', m.get('mmse10')))} "
+            f"| {_fmt(m.get('mmse100_est'))} "
             f"| {_fmt(m.get('mmse100'))} | {_fmt(m.get('mean_latent'))} |"
         )
     return "\n".join(lines) + "\n"
@@ -600,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--seeds", nargs="+", type=int, default=None)
     r.add_argument("--steps", type=int, default=None, help="step budget per cell (1000)")
     r.add_argument("--samples", type=int, default=20, help="MMSE samples at the marks")
+    r.add_argument("--marks", type=int, nargs="*", default=None, help="curve marks (steps)")
     r.add_argument("--final-samples", type=int, default=100, help="MMSE samples at the end")
     r.add_argument(
         "--save-models", default=None, help="folder to save each cell's model in (for diagnosis)"
