@@ -72,3 +72,35 @@ def test_lr_warmup_in_training_history():
     model.fit(rng.normal(size=(4, 32, 32)).astype(np.float32))
     # one epoch of 6 steps: the rate at its end is 6 / 100 of the profile's
     assert model.history[0]["lr"] == pytest.approx(2e-3 * 6 / 100)
+
+
+@pytest.fixture(scope="module")
+def fitted_direct(tmp_path_factory):
+    """A smoke model with a direct denoiser, its images and its saved copy."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 32, 32)).astype(np.float32)
+    model = methods.create("dvlae-small", profile="smoke", seed=0, direct=True, max_steps=4)
+    model.fit(x)
+    path = tmp_path_factory.mktemp("direct") / "m"
+    model.save(path)
+    return model, x, path
+
+
+def test_denoise_uses_the_direct_denoiser_when_present(fitted_direct):
+    model, x, path = fitted_direct
+    default = model.denoise(x)
+    np.testing.assert_array_equal(default, model.denoise(x, mode="direct"))
+    # and not the MMSE of the same model
+    assert not np.array_equal(default, model.denoise(x, mode="mmse", n_samples=2))
+    loaded = methods.load(path)
+    np.testing.assert_array_equal(loaded.denoise(x), default)
+
+
+def test_denoise_without_direct_stays_mmse():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 32, 32)).astype(np.float32)
+    model = methods.create("dvlae-small", profile="smoke", seed=0, max_steps=2)
+    model.fit(x)
+    np.testing.assert_array_equal(
+        model.denoise(x, n_samples=2, seed=3), model.denoise(x, mode="mmse", n_samples=2, seed=3)
+    )

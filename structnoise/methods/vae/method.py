@@ -249,7 +249,7 @@ class LadderMethod(BaseDenoiser):
         *,
         n_samples: int | None = None,
         tile: int | None = None,
-        mode: Mode | str = Mode.MMSE,
+        mode: Mode | str | None = None,
         seed: int | None = None,
         precision: Precision | str | None = None,
         axes: str | None = None,
@@ -266,9 +266,11 @@ class LadderMethod(BaseDenoiser):
         tile : int, optional
             Largest tile side (None: the ``tile`` parameter, else 512; images up to the
             tile size go whole).
-        mode : {"mmse", "sample", "mean"}
+        mode : {"mmse", "sample", "mean", "direct"}, optional
             ``mmse``: mean of the samples (the papers' estimate); ``sample``: one
-            posterior sample; ``mean``: one pass with every latent at its mean.
+            posterior sample; ``mean``: one pass with every latent at its mean;
+            ``direct``: one pass of the direct denoiser (DVLAE models trained with
+            one). None: :meth:`default_mode`.
         seed : int, optional
             Seed of the samples (default: derived from the method's seed).
         precision : {"32", "bf16", "auto"}, optional
@@ -316,8 +318,12 @@ class LadderMethod(BaseDenoiser):
         # (tests/test_conformance.py, dvlae-large): not used until that is understood.
         return memory_format(precision == Precision.BF16 and device == "cpu")
 
-    def _denoise(self, noisy, *, n_samples=None, tile=None, mode="mmse", seed=None, precision=None):
-        mode = parse_choice(Mode, mode, "mode")
+    def default_mode(self) -> Mode:
+        """What ``denoise`` does without a ``mode``: the MMSE (methods may differ)."""
+        return Mode.MMSE
+
+    def _denoise(self, noisy, *, n_samples=None, tile=None, mode=None, seed=None, precision=None):
+        mode = self.default_mode() if mode is None else parse_choice(Mode, mode, "mode")
         n = self._default_n_samples() if n_samples is None else int(n_samples)
         if n < 1:
             raise ValueError(f"n_samples must be at least 1, got {n}")
