@@ -196,8 +196,8 @@ def run_cell(recipe: str, dataset: str, seed: int, steps: int, args) -> dict:
             den = m.denoise(test_x, mode="direct")
             row["direct"] = float(psnr_stack(test_c, den).mean())
         half = args.samples // 2
-        a = m.denoise(test_x, n_samples=half, seed=1)
-        b = m.denoise(test_x, n_samples=half, seed=2)
+        a = m.denoise(test_x, mode="mmse", n_samples=half, seed=1)
+        b = m.denoise(test_x, mode="mmse", n_samples=half, seed=2)
         m20 = (a + b) / 2
         mse20 = ((m20 - test_c) ** 2).mean(axis=(1, 2))
         var = half / 2 * ((a - b) ** 2).mean(axis=(1, 2))  # posterior variance V
@@ -209,7 +209,7 @@ def run_cell(recipe: str, dataset: str, seed: int, steps: int, args) -> dict:
             den = m.denoise(test_x, mode="mean")
             row["mean_latent"] = float(psnr_stack(test_c, den).mean())
         if final and args.final_samples:
-            den = m.denoise(test_x, n_samples=args.final_samples, seed=3)
+            den = m.denoise(test_x, mode="mmse", n_samples=args.final_samples, seed=3)
             row[f"mmse{args.final_samples}"] = float(psnr_stack(test_c, den).mean())
         row["eval_cpu_s"] = time.process_time() - c_in
         clock["eval"] += row["eval_cpu_s"]
