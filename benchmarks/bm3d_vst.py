@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     from structnoise.metrics import psnr_stack
     from structnoise.provenance import commit_label, cpu_model, portable_command
 
+    meta = {  # before the measurement: the code that ran, not the checkout at the end
+        "command": portable_command(sys.argv),
+        "commit": commit_label(),
+        "cpu": cpu_model(),
+        "packages": {**_versions(), "bm3d": version("bm3d")},
+    }
     rows = []
     for name in args.datasets:
         if name == "poisson-gaussian":
@@ -93,12 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             row[f"cpu_s_{vst}"] = time.process_time() - t0
             print(name, vst, row[f"bm3d_{vst}"], applied, flush=True)
         rows.append(row)
-    meta = {
-        "command": portable_command(sys.argv),
-        "commit": commit_label(),
-        "cpu": cpu_model(),
-        "packages": {**_versions(), "bm3d": version("bm3d")},
-    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "vst.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [

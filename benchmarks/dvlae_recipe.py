@@ -98,6 +98,8 @@ RECIPES: dict[str, dict] = {
     "direct+f24": {"direct": True, "n_filters": 24, "ar_filters": 24, "sd_filters": 24},
     "direct+ema99": {"direct": True, "ema_decay": 0.99},
     "direct+cosine": {"direct": True, "lr_schedule": "cosine"},
+    # the winners of the screening together
+    "direct+batch4+init": {"direct": True, "batch": 4, "res_init": "scaled"},
 }
 
 #: Log-spaced curve marks (training steps); the budget is always the last one.

@@ -68,3 +68,13 @@ def test_additive_noise_leaves_the_transform_off():
 def test_vst_value_is_checked():
     with pytest.raises(ValueError, match="vst must be 'auto', 'gat' or 'none'"):
         methods.create("bm3d", vst="anscombe")
+
+
+def test_forced_gat_on_additive_noise_does_not_break_bm3d():
+    """vst="gat" on noise without signal dependence: BM3D as without the transform."""
+    clean = _clean(96) / 400.0
+    noisy = (clean + np.random.default_rng(4).normal(0, 0.05, clean.shape)).astype(np.float32)
+    plain = methods.create("bm3d", seed=0, vst="none").denoise(noisy)
+    forced = methods.create("bm3d", seed=0, vst="gat").denoise(noisy)
+    assert psnr(clean, forced) > psnr(clean, plain) - 0.5
+    assert psnr(clean, forced) > psnr(clean, noisy) + 3

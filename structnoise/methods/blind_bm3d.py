@@ -442,16 +442,19 @@ class BM3D(BaseDenoiser):
         self.last_vst = None
         how = self.params["vst"]
         if how == "none":
-            return self._bm3d_one(z)
+            return self._bm3d_one(z).astype(np.float32)
         gain, const = estimate_poisson_gaussian(z)
         if how == "auto" and not _signal_dependent(z, gain, const):
-            return self._bm3d_one(z)
-        gain = max(gain, 1e-12)
+            return self._bm3d_one(z).astype(np.float32)
+        top = float(np.abs(z).max())
+        if not gain * max(top, 1e-12) > 0.05 * max(const, 0.0):
+            # the signal-dependent part stays under 5 % of the constant one even at the
+            # brightest pixel: the transform would be an affine map, and numerically
+            # unstable as the gain goes to 0; BM3D as it is
+            return self._bm3d_one(z).astype(np.float32)
         self.last_vst = (gain, const)
         stable = gat_forward(z.astype(np.float64), gain, const)
-        return gat_inverse(self._bm3d_one(stable).astype(np.float64), gain, const).astype(
-            np.float32
-        )
+        return gat_inverse(self._bm3d_one(stable), gain, const).astype(np.float32)
 
     def _bm3d_one(self, z: np.ndarray) -> np.ndarray:
         import bm3d
@@ -472,7 +475,7 @@ class BM3D(BaseDenoiser):
                     stage_arg=bm3d.BM3DStages.HARD_THRESHOLDING,
                 )
                 y = bm3d.bm3d(z, self.estimate_psd(z, residual=z - pilot), profile=profile)
-        return np.asarray(y, dtype=np.float32).reshape(z.shape)
+        return np.asarray(y, dtype=np.float64).reshape(z.shape)
 
     def _denoise(self, noisy: np.ndarray, **options: Any) -> np.ndarray:
         from tqdm.auto import tqdm

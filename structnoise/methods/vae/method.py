@@ -270,7 +270,8 @@ class LadderMethod(BaseDenoiser):
             ``mmse``: mean of the samples (the papers' estimate); ``sample``: one
             posterior sample; ``mean``: one pass with every latent at its mean;
             ``direct``: one pass of the direct denoiser (DVLAE models trained with
-            one). None: :meth:`default_mode`.
+            one). None: :meth:`default_mode` (DVLAE: ``direct`` when the model has a
+            direct denoiser and no ``n_samples`` is given).
         seed : int, optional
             Seed of the samples (default: derived from the method's seed).
         precision : {"32", "bf16", "auto"}, optional
@@ -318,12 +319,14 @@ class LadderMethod(BaseDenoiser):
         # (tests/test_conformance.py, dvlae-large): not used until that is understood.
         return memory_format(precision == Precision.BF16 and device == "cpu")
 
-    def default_mode(self) -> Mode:
+    def default_mode(self, n_samples: int | None = None) -> Mode:
         """What ``denoise`` does without a ``mode``: the MMSE (methods may differ)."""
         return Mode.MMSE
 
     def _denoise(self, noisy, *, n_samples=None, tile=None, mode=None, seed=None, precision=None):
-        mode = self.default_mode() if mode is None else parse_choice(Mode, mode, "mode")
+        if mode is None:
+            mode = self.default_mode(n_samples)
+        mode = parse_choice(Mode, mode, "mode")
         n = self._default_n_samples() if n_samples is None else int(n_samples)
         if n < 1:
             raise ValueError(f"n_samples must be at least 1, got {n}")
