@@ -85,7 +85,11 @@ sys.path.insert(0, str(HERE))
 RF = {"embedded-stripe": 6, "embedded-checkerboard": 40, "unfamiliar-stripe": 6}
 
 #: Recipes: dvlae-small parameters on top of the quick profile. Each candidate changes
-#: one thing; combinations are named with "+".
+#: one thing; combinations are named with "+". The names describe changes to the quick
+#: profile of the screening (batch 8, no direct denoiser: commits up to bc38a4eaf7, the
+#: commits recorded in the cells); since then the quick profile *is* ``direct+batch4``, so
+#: ``current`` run at a later commit is that recipe (each cell records its resolved
+#: parameters).
 RECIPES: dict[str, dict] = {
     "current": {},
     "direct": {"direct": True},
