@@ -3,9 +3,10 @@
 Trains each method for ``--steps`` steps (smoke profile, step-bound: ``--max-minutes``
 large) on a small seeded stack, with stdout and stderr redirected to a file as in CI,
 ``nohup`` or SLURM, and counts the log's lines, its carriage returns and its progress
-lines. ``--before COMMIT`` runs the same with the ``structnoise`` package of an earlier
-commit (extracted with ``git archive``) for comparison. Writes ``lines.md`` and
-``lines.json`` into ``--out``.
+lines. The ``structnoise`` package measured is that of a commit (``--commit``, default
+``HEAD``), extracted with ``git archive``, so that edits of the working tree during the
+measurement do not enter it; ``--before COMMIT`` measures an earlier commit too, for
+comparison. Writes ``lines.md`` and ``lines.json`` into ``--out``.
 
 Usage::
 
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from structnoise.provenance import ROOT, commit_label, cpu_model, portable_command
+from structnoise.provenance import ROOT, cpu_model, portable_command
 
 PROGRESS_LINE = re.compile(r"^(.+?): (\d+)/(\d+) steps? \(\d+%\)")
 
@@ -40,6 +41,26 @@ def _noisy(path: Path) -> None:
     clean = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * (yy + i * xx)) for i in range(4)])
     noisy = clean + rng.normal(0, 0.05, (4, 64, 1)) + rng.normal(0, 0.03, clean.shape)
     tifffile.imwrite(path, (noisy * 1000).astype(np.uint16))
+
+
+def _rev(rev: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short=10", rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def _extract(rev: str, into: Path) -> Path:
+    """The ``structnoise`` package of commit ``rev``, extracted under ``into``."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "structnoise"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def measure(method: str, steps: int, work: Path, pythonpath: Path) -> dict:
@@ -72,22 +93,16 @@ def main() -> None:  # noqa: D103
     ap.add_argument("--steps", type=int, default=1600)
     ap.add_argument("--before", help="also measure the structnoise package of this commit")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--commit", default="HEAD", help="the commit measured (default HEAD)")
     args = ap.parse_args()
+    commit = _rev(args.commit)
     rows = []
     with tempfile.TemporaryDirectory(prefix="progress-lines-") as tmp:
         work = Path(tmp)
         _noisy(work / "noisy.tif")
-        trees = [("this commit", ROOT)]
-        if args.before:
-            old = work / "before"
-            old.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", args.before, "structnoise"],
-                capture_output=True,
-                check=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-            trees.insert(0, (f"before ({args.before})", old))
+        trees = [(f"before ({args.before})", args.before)] if args.before else []
+        trees.append((f"after ({commit})", commit))
+        trees = [(label, _extract(rev, work / f"tree-{i}")) for i, (label, rev) in enumerate(trees)]
         for label, tree in trees:
             for method in args.methods.split(","):
                 row = measure(method, args.steps, work, tree)
@@ -96,7 +111,7 @@ def main() -> None:  # noqa: D103
                 print(row, flush=True)
     versions = {p: metadata.version(p) for p in ("torch", "lightning", "careamics", "tqdm")}
     info = {
-        "commit": commit_label(),
+        "commit": commit,
         "command": portable_command(sys.argv),
         "cpu": cpu_model(),
         "python": platform.python_version(),
@@ -108,7 +123,7 @@ def main() -> None:  # noqa: D103
     md = [
         "# Progress output of `structnoise train ... > log.txt 2>&1`",
         "",
-        f"Written by `{info['command']}` at commit {info['commit']} on {info['cpu']}, "
+        f"Written by `{info['command']}` (code of commit {info['commit']}) on {info['cpu']}, "
         f"Python {info['python']}, "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + ". Smoke profile, a 4x64x64 stack, step-bound training; stdout and stderr "
