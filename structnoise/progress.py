@@ -9,7 +9,7 @@ unknown or the work is slow, and a last line when it ends. A bar that ends withi
 :data:`QUIET_S` seconds writes nothing (a short tile loop does not clutter the log).
 
 Set ``STRUCTNOISE_PROGRESS=lines`` (or ``bar``) to choose the form regardless of the
-stream.
+stream; ``TQDM_DISABLE=1`` (tqdm's switch) silences the lines as well as the bars.
 """
 
 from __future__ import annotations
@@ -232,4 +232,6 @@ def progress_bar(iterable: Iterable | None = None, **kwargs: Any):
         from tqdm.auto import tqdm
 
         return tqdm(iterable, **kwargs)
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes"):
+        kwargs["disable"] = True  # tqdm's own switch, honoured by the lines too
     return LineProgress(iterable, **kwargs)

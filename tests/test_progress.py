@@ -32,6 +32,7 @@ class _Terminal(io.StringIO):
 
 
 def test_a_log_file_gets_plain_lines_every_few_percent(monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     monkeypatch.setattr(progress.time, "monotonic", _Clock(0.5))
     out = io.StringIO()
     bar = progress_bar(total=1600, desc="train", unit="steps", file=out, leave=False)
@@ -96,6 +97,7 @@ def test_train_into_a_log_file_writes_a_few_plain_progress_lines(tmp_path, metho
     log = tmp_path / "log.txt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop(progress.ENV, None)
+    env.pop("TQDM_DISABLE", None)  # the test suite's switch (conftest.py)
     args = [sys.executable, "-m", "structnoise.cli", "train", method, "noisy.tif"]
     args += [
         "--out",

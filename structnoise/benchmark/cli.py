@@ -115,6 +115,15 @@ def run_command(
             "cost, then stop: nothing is trained or written.",
         ),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads of each cell (default: OMP_NUM_THREADS if set, else the cores "
+            "this process is given, divided among the cells run at once by a local "
+            "executor). See docs/threads.md.",
+        ),
+    ] = None,
 ) -> None:
     """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1.
 
@@ -156,7 +165,7 @@ def run_command(
             for line in format_plan(cfg, describe_cells(cfg)):
                 typer.echo(line)
             return
-        result = run(cfg, progress=not quiet, retry=retry)
+        result = run(cfg, progress=not quiet, retry=retry, threads=threads)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -26,6 +26,7 @@ from structnoise.benchmark.runfolder import (
     write_record,
 )
 from structnoise.benchmark.validation import import_plugins
+from structnoise.threads import default_threads, env_threads, use_threads
 
 #: Job time limit (minutes) for cells whose method has no budget (paper profile).
 UNBOUNDED_TIME_MIN = 26 * 60
@@ -71,7 +72,29 @@ def make_executor(cfg, run_dir: Path, todo: list[CellPlan]):
     return executor
 
 
-def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: float = 2.0):
+def job_threads(cfg, todo: list[CellPlan], threads: int | None = None) -> int | None:
+    """Threads of each job: ``threads``, else a share of the cores for local jobs.
+
+    Jobs of ``cluster: local`` run side by side on this machine (up to
+    ``array_parallelism`` at once), so each gets its share of the cores this process is
+    given (or ``OMP_NUM_THREADS`` where set); a slurm job (None) counts the cores slurm
+    gives it itself.
+    """
+    if threads is not None or cfg.slurm.cluster != "local":
+        return threads
+    at_once = min(cfg.slurm.array_parallelism, max(1, len(todo)))
+    return env_threads() or default_threads(at_once)
+
+
+def run_slurm(
+    cfg,
+    run_dir: Path,
+    todo: list[CellPlan],
+    bar,
+    on_finish,
+    poll_s: float = 2.0,
+    threads: int | None = None,
+):
     """Submit the cells as a job array and collect their records as they finish.
 
     Parameters
@@ -88,10 +111,16 @@ def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: 
         ``on_finish(plan, record, seconds)`` for every finished cell.
     poll_s : float
         Seconds between status checks.
+    threads : int, optional
+        CPU threads of each job (see :func:`job_threads`).
     """
     executor = make_executor(cfg, run_dir, todo)
     run_dir = Path(run_dir).resolve()
-    jobs = executor.map_array(run_cell_job, [str(run_dir)] * len(todo), [p.cell_id for p in todo])
+    n = len(todo)
+    each = job_threads(cfg, todo, threads)
+    jobs = executor.map_array(
+        run_cell_job, [str(run_dir)] * n, [p.cell_id for p in todo], [each] * n
+    )
     bar.write(
         f"submitted {len(jobs)} job(s) ({jobs[0].job_id.split('_')[0] if jobs else '-'}); "
         f"logs in {run_dir / SUBMITIT_DIR}"
@@ -117,7 +146,7 @@ def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: 
             time.sleep(poll_s)
 
 
-def run_cell_job(run_dir: str, cell_id: str) -> str:
+def run_cell_job(run_dir: str, cell_id: str, threads: int | None = None) -> str:
     """Run one cell of a prepared run folder (what each slurm job executes).
 
     Parameters
@@ -126,12 +155,16 @@ def run_cell_job(run_dir: str, cell_id: str) -> str:
         The run folder (its ``config.yaml`` describes the run).
     cell_id : str
         The cell to run.
+    threads : int, optional
+        CPU threads (None: :func:`structnoise.threads.use_threads` chooses from the
+        cores the job is given).
 
     Returns
     -------
     str
         The cell's status.
     """
+    use_threads(threads)
     run_path = Path(run_dir)
     cfg = load_config(run_path / CONFIG_FILE)
     import_plugins(cfg.plugins)

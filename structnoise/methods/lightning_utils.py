@@ -21,6 +21,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -369,7 +370,8 @@ class LineProgressChecks:
             with contextlib.suppress(Exception):
                 estimated = trainer.estimated_stepping_batches
                 total = int(estimated) if math.isfinite(estimated) else None
-        self.bar = LineProgress(total=total, desc=self.desc, unit="steps")
+        off = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+        self.bar = LineProgress(total=total, desc=self.desc, unit="steps", disable=off)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):  # noqa: D102
         if self.bar is None:
