@@ -223,6 +223,7 @@ def train_command(
 ) -> None:
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
+    from structnoise.interrupt import Interrupted, interruptible
     from structnoise.io import read_stack
     from structnoise.methods.checks import TrainingDivergedError
     from structnoise.methods.summary import TrainSummary
@@ -264,8 +265,11 @@ def train_command(
         + ")"
     )
     try:
-        with _warnings_to_stderr():
+        with interruptible(), _warnings_to_stderr():
             model.fit(x, c)
+    except Interrupted as exc:
+        typer.echo(f"{exc} during training: no model written", err=True)
+        raise typer.Exit(exc.exit_status) from None
     except TrainingDivergedError as exc:
         raise fail(f"{exc}; no model written") from None
     except (ValueError, TypeError) as exc:
@@ -276,11 +280,15 @@ def train_command(
         check_model_dir(out, [noisy, clean], overwrite=overwrite)  # still safe to replace?
         tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
         try:
-            model.save(tmp)
-            replace_dir(tmp, out)
+            with interruptible():
+                model.save(tmp)
+                replace_dir(tmp, out)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+    except Interrupted as exc:
+        typer.echo(f"{exc} while saving: {out} is left as it was", err=True)
+        raise typer.Exit(exc.exit_status) from None
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
     try:
