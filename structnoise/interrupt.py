@@ -54,14 +54,17 @@ def _raise(signum, frame) -> None:
 def interruptible() -> Iterator[None]:
     """Inside, SIGINT and SIGTERM raise :class:`Interrupted` (outside: as before).
 
-    A no-op outside the main thread (where Python cannot set signal handlers).
+    A signal this process was started ignoring stays ignored (the convention Python
+    follows for SIGINT: a shell starts its background jobs so that Ctrl-C does not reach
+    them). A no-op outside the main thread (where Python cannot set signal handlers).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in SIGNALS}
     for s in SIGNALS:
-        signal.signal(s, _raise)
+        if previous[s] is not signal.SIG_IGN:  # e.g. SIGINT of a shell's background job
+            signal.signal(s, _raise)
     try:
         yield
     finally:

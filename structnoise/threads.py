@@ -4,7 +4,7 @@ torch (and the BLAS/OpenMP libraries under NumPy and SciPy) start one thread per
 the machine by default. On a shared machine, in a container or a SLURM job limited to a
 few cores, or with several structnoise processes side by side, those threads wait on each
 other: each parallel operation waits for its slowest thread, which the scheduler has
-taken away (issue 21 measured n2v going from 0.05 s to 8 s a step).
+taken away, and steps become many times slower.
 
 :func:`available_cores` counts the cores this process may use: its CPU affinity
 (``os.sched_getaffinity``: ``taskset``, SLURM's ``--cpus-per-task``, ``docker --cpuset``)

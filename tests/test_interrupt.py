@@ -36,7 +36,14 @@ def _start(args, cwd, log):
     env.pop("TQDM_DISABLE", None)  # the progress lines tell when training runs
     env["STRUCTNOISE_PROGRESS"] = "lines"
     cmd = [sys.executable, "-m", "structnoise.cli", *args]
-    return subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(
+        cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_as_in_a_terminal
+    )
+
+
+def _as_in_a_terminal():
+    """SIGINT as a command in a terminal has it (a background job of a shell ignores it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt_when_training(proc, log_path, signum, start_timeout=600, stop_timeout=60):
