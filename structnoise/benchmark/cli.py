@@ -53,10 +53,13 @@ def _interrupted_message(exc, cfg) -> str:
         return f"{exc}: no cell was recorded"
     records = read_records(run_dir)
     ok = sum(r.get("status") == "ok" for r in records.values())
+    if cfg.executor == Executor.SLURM and cfg.slurm.cluster != "local":
+        flight = "the submitted slurm jobs go on and record their cells"
+    else:
+        flight = "the cell in progress was not recorded"
     return (
-        f"{exc}: {len(records)} cell(s) recorded in {run_dir} ({ok} ok) are kept; the cell "
-        f"in progress was not recorded. Resume with: structnoise run "
-        f"{run_dir / CONFIG_FILE} --out {run_dir}"
+        f"{exc}: {len(records)} cell(s) recorded in {run_dir} ({ok} ok) are kept; {flight}. "
+        f"Resume with: structnoise run {run_dir / CONFIG_FILE} --out {run_dir}"
     )
 
 

@@ -10,6 +10,7 @@ failure), with submitit's error. submitit's files (scripts, logs, pickles) go to
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from structnoise.benchmark.runfolder import (
     write_record,
 )
 from structnoise.benchmark.validation import import_plugins
+from structnoise.interrupt import interruptible
 from structnoise.threads import default_threads, env_threads, use_threads
 
 #: Job time limit (minutes) for cells whose method has no budget (paper profile).
@@ -127,23 +129,30 @@ def run_slurm(
     )
     pending = dict(zip([p.cell_id for p in todo], zip(todo, jobs, strict=True), strict=True))
     t0 = time.perf_counter()
-    while pending:
-        finished = [cid for cid, (_, job) in pending.items() if job.done()]
-        for cid in finished:
-            plan, job = pending.pop(cid)
-            rec = read_record(run_dir, cid)
-            if rec is None:
-                try:
-                    job.result()
-                    error = "the job ended without writing the cell's record"
-                except Exception as exc:
-                    error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
-                rec = ended_record(plan, cfg, Status.FAILED, error[-2000:])
-            spent = [rec.get("fit_s"), rec.get("denoise_s")]
-            spent = [float(v) for v in spent if v is not None and v == v]
-            on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
-        if pending:
-            time.sleep(poll_s)
+    try:
+        while pending:
+            finished = [cid for cid, (_, job) in pending.items() if job.done()]
+            for cid in finished:
+                plan, job = pending.pop(cid)
+                rec = read_record(run_dir, cid)
+                if rec is None:
+                    try:
+                        job.result()
+                        error = "the job ended without writing the cell's record"
+                    except Exception as exc:
+                        error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
+                    rec = ended_record(plan, cfg, Status.FAILED, error[-2000:])
+                spent = [rec.get("fit_s"), rec.get("denoise_s")]
+                spent = [float(v) for v in spent if v is not None and v == v]
+                on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
+            if pending:
+                time.sleep(poll_s)
+    except BaseException:
+        if cfg.slurm.cluster == "local":  # this machine's processes: stop them too
+            for _, job in pending.values():
+                with contextlib.suppress(Exception):
+                    job.cancel(check=False)
+        raise
 
 
 def run_cell_job(run_dir: str, cell_id: str, threads: int | None = None) -> str:
@@ -165,7 +174,11 @@ def run_cell_job(run_dir: str, cell_id: str, threads: int | None = None) -> str:
         The cell's status.
     """
     use_threads(threads)
-    run_path = Path(run_dir)
+    with interruptible():  # a cancelled job records nothing (not a short "ok" cell)
+        return _run_cell(Path(run_dir), cell_id)
+
+
+def _run_cell(run_path: Path, cell_id: str) -> str:
     cfg = load_config(run_path / CONFIG_FILE)
     import_plugins(cfg.plugins)
     plan = {p.cell_id: p for p in plan_cells(cfg)}[cell_id]
