@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from structnoise.interrupt import Interrupted, interruptible
+from structnoise.interrupt import Interrupted, deferred, interruptible
 
 #: Steps of the training that is interrupted: far more than it reaches before the signal.
 STEPS = 2000
@@ -29,6 +29,16 @@ def test_interruptible_raises_and_restores_the_handlers():
     assert info.value.exit_status == 143 and info.value.name == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is before
     assert Interrupted(signal.SIGINT).exit_status == 130
+
+
+def test_deferred_waits_until_the_block_is_done():
+    done = []
+    with pytest.raises(Interrupted) as info, deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        done.append("the block finished")
+    assert done == ["the block finished"] and info.value.exit_status == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _start(args, cwd, log):

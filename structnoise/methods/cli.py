@@ -223,7 +223,7 @@ def train_command(
 ) -> None:
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
-    from structnoise.interrupt import Interrupted, interruptible
+    from structnoise.interrupt import Interrupted, deferred, interruptible
     from structnoise.io import read_stack
     from structnoise.methods.checks import TrainingDivergedError
     from structnoise.methods.summary import TrainSummary
@@ -280,14 +280,14 @@ def train_command(
         check_model_dir(out, [noisy, clean], overwrite=overwrite)  # still safe to replace?
         tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
         try:
-            with interruptible():
+            with deferred():  # a signal waits until the model is saved (a second or so)
                 model.save(tmp)
                 replace_dir(tmp, out)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     except Interrupted as exc:
-        typer.echo(f"{exc} while saving: {out} is left as it was", err=True)
+        typer.echo(f"{exc} while saving; the model was saved to {out} first", err=True)
         raise typer.Exit(exc.exit_status) from None
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
