@@ -132,6 +132,9 @@ class LineProgress:
     def __len__(self) -> int:
         return int(self.total or 0)
 
+    def __bool__(self) -> bool:  # a display is true even while its total is 0 or unknown
+        return True
+
     def __enter__(self) -> LineProgress:
         return self
 
@@ -153,6 +156,12 @@ class LineProgress:
             due = False
         if due or now - self.last_time >= self.heartbeat_s:
             self._emit(now)
+
+    def reset(self, total: int | None = None) -> None:
+        """Count from 0 again (as ``tqdm.reset``; pooch calls it before its last update)."""
+        self.n = self.last_n = 0
+        if total is not None:
+            self.total = total
 
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **kw) -> None:
         """Show ``key=value`` pairs (e.g. the loss) in the next line."""
@@ -235,3 +244,20 @@ def progress_bar(iterable: Iterable | None = None, **kwargs: Any):
     if os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes"):
         kwargs["disable"] = True  # tqdm's own switch, honoured by the lines too
     return LineProgress(iterable, **kwargs)
+
+
+def download_progress(name: str):
+    """Pooch's ``progressbar`` argument: True (its own bar) on a terminal, else lines.
+
+    Parameters
+    ----------
+    name : str
+        The file downloaded.
+
+    Returns
+    -------
+    bool or LineProgress
+    """
+    if is_terminal():
+        return True
+    return progress_bar(desc=f"downloading {name}", unit="bytes")
