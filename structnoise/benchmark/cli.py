@@ -139,8 +139,8 @@ def run_command(
         typer.Option(
             min=1,
             help="CPU threads of each cell (default: OMP_NUM_THREADS if set, else the cores "
-            "this process is given, divided among the cells run at once by a local "
-            "executor). See docs/threads.md.",
+            "this process is given; slurm.cluster: local divides them among the cells it "
+            "runs at once). See docs/threads.md.",
         ),
     ] = None,
 ) -> None:
