@@ -1,0 +1,44 @@
+"""Griffe extension for the API pages: names a package exports lazily.
+
+``structnoise.benchmark`` (and the noise analysis in ``structnoise.datasets``) import their
+public names on first use through a module ``__getattr__``, so that ``structnoise --help``
+stays fast. Griffe reads the source without running it and so does not see them. This
+extension asks the imported package for its ``__all__`` and, for every name Griffe has not
+found, adds an alias to where the object is defined (its ``__module__`` and
+``__qualname__``): the API pages then document a package's public names, wherever its
+private modules keep them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import griffe
+
+#: The packages whose public API the documentation renders.
+PACKAGES = (
+    "structnoise.methods",
+    "structnoise.datasets",
+    "structnoise.benchmark",
+)
+
+
+class LazyExports(griffe.Extension):
+    """Add the lazily imported names of each package's ``__all__`` as aliases."""
+
+    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
+        """Add the missing ``__all__`` names of the documented packages of ``pkg``."""
+        for path in PACKAGES:
+            if path.split(".")[0] != pkg.name:
+                continue
+            module = pkg.get_member(".".join(path.split(".")[1:]))
+            runtime = importlib.import_module(path)
+            names = list(getattr(runtime, "__all__", []))
+            module.exports = names
+            for name in names:
+                if name in module.members:
+                    continue
+                obj = getattr(runtime, name)
+                target = f"{obj.__module__}.{obj.__qualname__}"
+                module.set_member(name, griffe.Alias(name, target, parent=module))
