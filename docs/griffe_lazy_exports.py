@@ -40,5 +40,9 @@ class LazyExports(griffe.Extension):
                 if name in module.members:
                     continue
                 obj = getattr(runtime, name)
-                target = f"{obj.__module__}.{obj.__qualname__}"
+                where = getattr(obj, "__module__", None)
+                qualname = getattr(obj, "__qualname__", None)
+                if not (where and qualname) or where.split(".")[0] != pkg.name:
+                    continue  # a constant, or defined outside the package: nothing to point at
+                target = f"{where}.{qualname}"
                 module.set_member(name, griffe.Alias(name, target, parent=module))
