@@ -1,4 +1,4 @@
-"""Griffe extension for the API pages: names a package exports lazily.
+"""Griffe extension for the API pages: lazily exported names, Sphinx roles.
 
 ``structnoise.benchmark`` (and the noise analysis in ``structnoise.datasets``) import their
 public names on first use through a module ``__getattr__``, so that ``structnoise --help``
@@ -7,11 +7,15 @@ extension asks the imported package for its ``__all__`` and, for every name Grif
 found, adds an alias to where the object is defined (its ``__module__`` and
 ``__qualname__``): the API pages then document a package's public names, wherever its
 private modules keep them.
+
+The docstrings cross-reference with Sphinx roles (``:func:`load_dataset```), which
+mkdocstrings would print as they are; they are shown as code (``load_dataset``).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import griffe
@@ -24,11 +28,25 @@ PACKAGES = (
 )
 
 
-class LazyExports(griffe.Extension):
-    """Add the lazily imported names of each package's ``__all__`` as aliases."""
+#: ``:func:`~x.y```, ``:py:class:`y```, ... -> the name in backquotes.
+_ROLE = re.compile(r":(?:py:)?(?:mod|func|class|meth|attr|data|exc|obj|const):`~?([^`]+)`")
+
+
+def _plain_roles(obj: griffe.Object) -> None:
+    """Replace the Sphinx roles in the docstrings of ``obj`` and its members."""
+    if obj.docstring is not None:
+        obj.docstring.value = _ROLE.sub(r"`\1`", obj.docstring.value)
+    for member in obj.members.values():
+        if not member.is_alias:
+            _plain_roles(member)
+
+
+class PublicAPI(griffe.Extension):
+    """Lazily exported names as aliases; Sphinx roles as code."""
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         """Add the missing ``__all__`` names of the documented packages of ``pkg``."""
+        _plain_roles(pkg)
         for path in PACKAGES:
             if path.split(".")[0] != pkg.name:
                 continue
