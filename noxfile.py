@@ -17,7 +17,7 @@ def tests(session):
 
 @nox.session(venv_backend="none")
 def lint(session):
-    paths = ["structnoise", "tests", "noxfile.py", "benchmarks", "docs"]
+    paths = ["structnoise", "tests", "noxfile.py", "benchmarks", "docs", "README.md"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
