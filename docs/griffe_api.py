@@ -9,7 +9,8 @@ found, adds an alias to where the object is defined (its ``__module__`` and
 private modules keep them.
 
 The docstrings cross-reference with Sphinx roles (``:func:`load_dataset```), which
-mkdocstrings would print as they are; they are shown as code (``load_dataset``).
+mkdocstrings would print as they are; they are shown as code (``load_dataset``), and the
+examples' doctest directives are left out.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ PACKAGES = (
 
 #: ``:func:`~x.y```, ``:py:class:`y```, ... -> the name in backquotes.
 _ROLE = re.compile(r":(?:py:)?(?:mod|func|class|meth|attr|data|exc|obj|const):`~?([^`]+)`")
+#: doctest directives in examples (``# doctest: +SKIP``): for the test runner, not the reader.
+_DOCTEST = re.compile(r"[ \t]*# doctest:[^\n]*")
 
 
 def _plain_roles(obj: griffe.Object) -> None:
-    """Replace the Sphinx roles in the docstrings of ``obj`` and its members."""
+    """Sphinx roles as code, no doctest directives, in ``obj`` and its members."""
     if obj.docstring is not None:
-        obj.docstring.value = _ROLE.sub(r"`\1`", obj.docstring.value)
+        text = _ROLE.sub(r"`\1`", obj.docstring.value)
+        obj.docstring.value = _DOCTEST.sub("", text)
     for member in obj.members.values():
         if not member.is_alias:
             _plain_roles(member)
