@@ -95,6 +95,11 @@ def test_readme_is_a_short_guide_with_the_setup_commands():
     assert not re.search(r"\bissue \d+", text, re.I)
 
 
+def test_docs_home_has_the_same_setup_commands():
+    blocks = [b.strip() for b in _FENCE.findall((REPO / "docs" / "index.md").read_text())]
+    assert list(SETUP) == blocks[:2]
+
+
 def test_readme_links_reach_files():
     text = README.read_text(encoding="utf-8")
     targets = [t for t in _LINK.findall(text) if "://" not in t]
