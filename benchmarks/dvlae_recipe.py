@@ -535,6 +535,11 @@ def to_markdown(summary: dict, meta: dict) -> str:
     ]
     for r in summary["rows"]:
         finals = " / ".join(f"{v:.2f}" for v in r["finals"])
+        plateau = (
+            "unknown (still rising)"
+            if r["verdict"] == "budget-limited"
+            else _fmt_list(r["plateau_minutes"])
+        )
         lines.append(
             f"| {r['recipe']}{' (partial)' if r['partial'] else ''} | {r['dataset']} "
             f"| {len(r['seeds'])} | {r['metric']} "
@@ -542,7 +547,7 @@ def to_markdown(summary: dict, meta: dict) -> str:
             f"| {r['budget_steps']} | {_fmt(r['budget_minutes'], '.1f')} "
             f"| {r['final_mean']:.2f} +- {r['final_sd']:.2f} ({finals}) "
             f"| {r['blur_best']:.2f} / {r['bm3d']:.2f} | {_fmt_list(r['blur_minutes'])} "
-            f"| {_fmt_list(r['plateau_minutes'])} | {_fmt(r['last_doubling_gain'], '+.2f')} "
+            f"| {plateau} | {_fmt(r['last_doubling_gain'], '+.2f')} "
             f"| {r['verdict']} |"
         )
     lines += ["", "Curves (mean over seeds, default metric, PSNR at steps):", ""]
