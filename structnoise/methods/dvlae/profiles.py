@@ -282,8 +282,14 @@ SMOKE = TrainingProfile(
 #: * narrower layers (24 filters), a faster weight average (0.99) and a cosine schedule
 #:   are in the benchmark's recipes but were not run (no CPU time left).
 #:
+#: Run-to-run noise: the same recipe and seed run twice (``direct+batch4``: the cell and
+#: ``replicates/``; the first cell of a process also draws the bfloat16 timing probe
+#: from torch's generator) differed by up to 2.3 dB at 200 steps and 1.4 dB (MMSE) at
+#: 300, so single-seed differences of that size are noise; more seeds are needed.
+#:
 #: Not reached (``recipes.md``): at 400 steps no recipe is above the noisy input
-#: (26.94 dB) on embedded-stripe, let alone the best Gaussian blur (30.93 dB).
+#: (26.94 dB) on embedded-stripe; ``direct+batch4+init`` reached 28.15 / 28.31 dB at 800
+#: steps (about 2.6 idle minutes), still below the best Gaussian blur (30.93 dB).
 QUICK = TrainingProfile(
     # 64x64 crops, batch 4, no accumulation: many small steps learn more per minute than
     # few large ones. Batch 4 against 8 (recipe ``direct+batch4``): c 0.38 against 0.66
