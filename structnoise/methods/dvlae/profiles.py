@@ -283,9 +283,11 @@ SMOKE = TrainingProfile(
 #:   are in the benchmark's recipes but were not run (no CPU time left).
 #:
 #: Run-to-run noise: the same recipe and seed run twice (``direct+batch4``: the cell and
-#: ``replicates/``; the first cell of a process also draws the bfloat16 timing probe
-#: from torch's generator) differed by up to 2.3 dB at 200 steps and 1.4 dB (MMSE) at
-#: 300, so single-seed differences of that size are noise; more seeds are needed.
+#: ``replicates/``, at two commits that do not differ for that recipe) differed by up to
+#: 2.3 dB at 200 steps and 1.4 dB (MMSE) at 300, so single-seed differences of that size
+#: are noise and more seeds are needed. The cause is not established (one candidate: the
+#: bfloat16 timing probe of ``precision="auto"`` draws from torch's generator once per
+#: process, and the first run was the second cell of its process, the second the first).
 #:
 #: Not reached (``recipes.md``): at 400 steps no recipe is above the noisy input
 #: (26.94 dB) on embedded-stripe; ``direct+batch4+init`` reached 28.15 / 28.31 dB at 800
