@@ -11,7 +11,6 @@ inside the command: torch loads only when it runs).
 
 from __future__ import annotations
 
-import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -64,7 +63,7 @@ def import_authors_command(
     a file naming any other code is refused.
     """
     from structnoise.methods.authors import AuthorsFormatError, import_checkpoint, save_imported
-    from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
+    from structnoise.utils import check_model_dir, save_model_dir
 
     try:
         check_model_dir(out, [checkpoint], overwrite=overwrite)
@@ -78,13 +77,7 @@ def import_authors_command(
     except (AuthorsFormatError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     try:
-        tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
-        try:
-            save_imported(model, tmp)
-            replace_dir(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        save_model_dir(lambda folder: save_imported(model, folder), out)
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
     info = model.imported

@@ -39,7 +39,7 @@ from structnoise.methods.checks import (
     check_finite_output,
 )
 from structnoise.methods.contract import PROFILES, Denoiser, MethodInfo, Profile
-from structnoise.utils import json_default
+from structnoise.utils import atomic_path, json_default
 
 __all__ = [
     "FORMAT_VERSION",
@@ -346,9 +346,8 @@ class BaseDenoiser:
             "data_range": None if self.data_range is None else list(self.data_range),
             "extra": self._extra_meta(),
         }
-        tmp = path / "method.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=json_default))
-        os.replace(tmp, path / "method.json")
+        with atomic_path(path / "method.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=json_default))
 
     def load_state(self, path: str | os.PathLike) -> None:
         """Restore learnt state written by ``save`` (called by ``structnoise.methods.load``).

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -219,7 +218,7 @@ def train_command(
     from structnoise.io import read_stack
     from structnoise.methods.checks import TrainingDivergedError
     from structnoise.methods.summary import TrainSummary
-    from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
+    from structnoise.utils import check_model_dir, same_file, save_model_dir
 
     try:
         info = methods.method_info(method)
@@ -246,6 +245,11 @@ def train_command(
         c = read_stack(clean, axes) if clean is not None else None
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+    if c is not None and (same_file(noisy, clean) or np.array_equal(x, c)):
+        raise fail(
+            f"--clean {clean} holds the same images as {noisy}: the method would learn to "
+            "change nothing; pass the clean (ground-truth) images"
+        )
     if c is not None and not info.needs_clean and info.clean_use == "none":
         typer.echo(f"note: {method} is unsupervised; it learns from the noisy images only")
     budget = getattr(model, "budget_minutes", None)
@@ -261,19 +265,16 @@ def train_command(
         raise fail(f"{exc}; no model written") from None
     except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
-    # the new model is written beside --out and swapped in: a failed or interrupted save
-    # leaves an earlier model there intact
+    # the new model is written beside --out and swapped in, carrying over the files of
+    # --out that were not the old model's (a user's notes)
     try:
         check_model_dir(out, [noisy, clean], overwrite=overwrite)  # still safe to replace?
-        tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
-        try:
-            model.save(tmp)
-            replace_dir(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        kept = save_model_dir(model.save, out)
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
+    if kept:
+        shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+        typer.echo(f"kept {len(kept)} file(s) in {out} that are not the model's: {shown}")
     try:
         summary = TrainSummary.from_dict(getattr(model, "train_summary", None))
     except (ValueError, TypeError):  # an outside method's summary in another form

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from structnoise.methods.export_files import OnePass
+from structnoise.utils import atomic_path
 
 #: Methods whose models can be exported (DVLAE only when trained with ``direct=True``).
 EXPORTABLE = ("dvlae-small", "dvlae-large", "n2v", "sn2v", "care")
@@ -192,8 +193,8 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
         documentation(files["documentation"], model, one, meta)
         with ValidationContext(perform_io_checks=False):
             descr = description(one, files, name or f"structnoise {one.method}", img)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_bioimageio_package(descr, output_path=out)
+        with atomic_path(out) as tmp_zip:  # a full disk leaves an earlier package intact
+            save_bioimageio_package(descr, output_path=tmp_zip)
     return out
 
 
