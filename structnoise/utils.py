@@ -603,6 +603,39 @@ def replace_dir(new: str | os.PathLike, dest: str | os.PathLike) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+#: Characters that Markdown (and the HTML it may hold) would read as markup.
+_MARKDOWN = {
+    "\\": "\\\\",
+    "|": "\\|",
+    "*": "\\*",
+    "`": "\\`",
+    "<": "&lt;",
+    ">": "&gt;",
+    "&": "&amp;",
+    "\n": " ",
+    "\r": " ",
+}
+
+
+def markdown_escape(text: object) -> str:
+    """``text`` as literal Markdown: table bars, emphasis, links and HTML escaped.
+
+    A name such as ``a|b``, ``*x*`` or ``<script>`` written into a Markdown table keeps
+    its column and shows as typed (``](`` is broken so that no link is formed; a
+    grid label's ``[rf=10]`` stays readable).
+
+    Parameters
+    ----------
+    text : object
+        Anything; its ``str``.
+
+    Returns
+    -------
+    str
+    """
+    return "".join(_MARKDOWN.get(ch, ch) for ch in str(text)).replace("](", "]\\(")
+
+
 def json_default(obj: object) -> object:
     """Turn NumPy scalars and arrays and paths into JSON values (``json.dumps(default=)``).
 

@@ -155,3 +155,141 @@ def test_broken_symlink_output_needs_overwrite(tmp_path, model):
     assert code == 0, out
     assert link.is_symlink() and target.is_file()  # written through the link
     assert tifffile.imread(target).shape == (2, 32, 32)
+
+
+# ------------------------------------------------------------------ 3: pages of several shapes
+def _pages(path: Path, shapes) -> Path:
+    rng = np.random.default_rng(0)
+    with tifffile.TiffWriter(path) as w:
+        for shape in shapes:
+            w.write(rng.random(shape).astype(np.float32))
+    return path
+
+
+def test_pages_of_different_shapes_are_refused_not_dropped(tmp_path, model):
+    src = _pages(tmp_path / "pages.tif", [(64, 64), (32, 48), (64, 64)])
+    out = tmp_path / "den.tif"
+    code, text = _cli("denoise", model, src, out)
+    assert code == 1
+    line = _first_error(text)
+    assert "3 images of different shapes (64 x 64, 32 x 48, 64 x 64)" in line
+    assert not out.exists()
+    code, text = _cli("analyze", src)
+    assert code == 1 and "different shapes" in _first_error(text)
+
+
+def test_pages_of_one_shape_written_one_by_one_are_all_read(tmp_path, model):
+    src = _pages(tmp_path / "pages.tif", [(32, 32)] * 5)
+    out = tmp_path / "den.tif"
+    code, text = _cli("denoise", model, src, out)
+    assert code == 0, text
+    assert tifffile.imread(out).shape == (5, 32, 32)
+
+
+# ------------------------------------------------------------------ 5: hostile names in Table 1
+def _results(rows):
+    import pandas as pd
+
+    from structnoise.benchmark.results import COLUMNS
+
+    records = []
+    for i, (dataset, method, value) in enumerate(rows):
+        rec = dict.fromkeys(COLUMNS)
+        rec.update(
+            run_id="r", cell_id=f"c{i}", method=method, params="{}", label=method,
+            dataset=dataset, seed=0, cell_seed=i, profile="quick", metric="psnr", value=value,
+            status="ok" if value is not None else "failed",
+            reason="" if value is not None else "<b>boom</b> | x", fit_s=1.0,
+            denoise_s=0.5, peak_rss_mb=1.0, device="cpu", n_images=1,
+        )  # fmt: skip
+        records.append(rec)
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def test_table1_escapes_hostile_names():
+    from structnoise.benchmark.tables import build_table1
+
+    rows = [
+        ("data|<script>alert(1)</script>", "noisy", 10.0),
+        ("data|<script>alert(1)</script>", "gauss|ian*", 20.0),
+        ("data|<script>alert(1)</script>", "x^2~_&%<y>", None),
+        ("a_b^c", "noisy", 11.0),
+        ("a_b^c", "gauss|ian*", 21.0),
+    ]
+    t1 = build_table1(_results(rows))
+    md = t1.markdown.splitlines()
+    header, first = md[0], md[2]
+    # a column per method: the bars inside names do not split cells
+    assert header.replace("\\|", "").count("|") == 5
+    assert first.replace("\\|", "").count("|") == 5
+    assert first.split(" | ")[2] == "**20.00**"  # the gaussian column shows gaussian's value
+    assert "<script>" not in t1.markdown and "&lt;script&gt;" in t1.markdown
+    assert "<b>" not in t1.markdown and "gauss\\|ian\\*" in header
+    tex = t1.latex
+    assert r"x\textasciicircum{}2\textasciitilde{}\_\&\%\textless{}y\textgreater{}" in tex
+    assert r"data\textbar{}\textless{}script\textgreater{}" in tex
+    assert r"a\_b\textasciicircum{}c" in tex
+    body = [ln for ln in tex.splitlines() if ln.endswith(r"\\")]
+    assert all(ln.count(" & ") == 3 for ln in body)  # dataset + three methods per row
+
+
+# ------------------------------------------------------------------ 6: mixed data types
+def test_folder_of_mixed_dtypes_is_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((32, 32)) * 255).astype(np.uint8)).save(folder / "a.png")
+    tifffile.imwrite(folder / "b.tif", rng.random((32, 32)).astype(np.float32))
+    tifffile.imwrite(folder / "c.tif", (rng.random((32, 32)) * 65535).astype(np.uint16))
+    tifffile.imwrite(folder / "d.tif", (rng.random((32, 32)) * 65535).astype(np.uint16))
+    code, text = _cli("analyze", folder)
+    assert code == 1
+    line = _first_error(text)
+    assert "different data types" in line
+    assert "uint8 (a.png)" in line and "float (b.tif)" in line
+    assert "uint16 (c.tif and 1 more)" in line
+    # one type (floats of any precision count as one): read as one stack
+    (folder / "a.png").unlink()
+    for f in ("c.tif", "d.tif"):
+        tifffile.imwrite(folder / f, rng.random((32, 32)).astype(np.float64))
+    code, text = _cli("analyze", folder)
+    assert code == 0, text
+
+
+# ------------------------------------------------------------------ 7: clean = noisy
+def test_train_refuses_clean_identical_to_noisy(tmp_path):
+    src = _tif(tmp_path / "noisy.tif")
+    copy = tmp_path / "copy.tif"
+    copy.write_bytes(src.read_bytes())
+    for clean in (src, copy):
+        code, text = _cli("train", "care", src, "--clean", clean, "--out", tmp_path / "m")
+        assert code == 1
+        assert "holds the same images as" in _first_error(text)
+        assert not (tmp_path / "m").exists()
+
+
+# ------------------------------------------------------------------ 8: output format
+def test_outputs_are_written_in_the_format_their_extension_names(tmp_path, model):
+    src = _tif(tmp_path / "in.tif")
+    for name in ("out.png", "out.jpg", "out", "out.PNG"):
+        code, text = _cli("denoise", model, src, tmp_path / name)
+        assert code == 1
+        assert "structnoise writes float32 images as TIFF" in _first_error(text)
+        assert not (tmp_path / name).exists()
+    code, text = _cli("denoise", model, src, tmp_path / "out.npy")
+    assert code == 0, text
+    arr = np.load(tmp_path / "out.npy")  # a NumPy file, not TIFF bytes
+    assert arr.shape == (2, 32, 32) and arr.dtype == np.float32
+    code, text = _cli("synth", "stripe", src, tmp_path / "s.npy")
+    assert code == 0, text
+    assert np.load(tmp_path / "s.npy").shape == (2, 32, 32)
+    code, text = _cli("synth", "stripe", src, tmp_path / "s.png")
+    assert code == 1 and "TIFF" in _first_error(text)
+    code, text = _cli("synth", "stripe", src, tmp_path / "s2.tif", "--write-clean", "c.jpg")
+    assert code == 1 and not (tmp_path / "s2.tif").exists()
+    # what was written reads back (.npy is an input too)
+    code, text = _cli("denoise", model, tmp_path / "s.npy", tmp_path / "d.tif")
+    assert code == 0, text
+    assert tifffile.imread(tmp_path / "d.tif").shape == (2, 32, 32)

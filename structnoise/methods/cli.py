@@ -287,7 +287,10 @@ def train_command(
 def denoise_command(
     model_dir: Annotated[Path, typer.Argument(help="Folder written by `structnoise train`.")],
     input_path: Annotated[Path, typer.Argument(help="Noisy TIFF stack, image or folder.")],
-    output: Annotated[Path, typer.Argument(help="Output TIFF (float32, input's shape).")],
+    output: Annotated[
+        Path,
+        typer.Argument(help="Output: .tif/.tiff (float32 TIFF, input's shape) or .npy."),
+    ],
     samples: Annotated[
         int | None,
         typer.Option(help="Posterior samples averaged (sampling methods; default 100)."),
@@ -311,7 +314,7 @@ def denoise_command(
     """Denoise images with a trained model and write a float32 TIFF of the input's shape."""
     from structnoise import methods
     from structnoise.axes import to_stack
-    from structnoise.io import read_image, write_tiff
+    from structnoise.io import check_output_format, read_image, write_image
     from structnoise.methods.checks import check_finite_output
     from structnoise.utils import check_output_file
 
@@ -319,6 +322,7 @@ def denoise_command(
         raise fail(f"{model_dir} is not a saved structnoise model (no method.json)")
     try:
         check_output_file(output, [input_path, model_dir], overwrite=overwrite)
+        check_output_format(output)
         model = methods.load(model_dir)
     except KeyError as exc:
         raise fail(str(exc.args[0] if exc.args else exc)) from None
@@ -349,7 +353,7 @@ def denoise_command(
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         raise fail(str(exc)) from None
     try:
-        write_tiff(output, result, found)
+        write_image(output, result, found)
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {output} {tuple(result.shape)} float32 (axes {found})")
