@@ -180,10 +180,10 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporary files that interrupted writers left under ``folder``.
 
-    A temporary file of :func:`atomic_path` is stale when the process that wrote it (on
-    this machine) has ended, when it was written by an earlier structnoise version, or
-    when it is older than :data:`STALE_TEMP_S` (a writer on another machine); a file
-    still being written by a live process is left alone.
+    A temporary file of :func:`atomic_path` is stale when the process that wrote it on
+    this machine has ended, when it was written by an earlier structnoise version, or,
+    written on another machine (a cluster's shared folder), when it is older than
+    :data:`STALE_TEMP_S`; a file still being written by a live process is left alone.
 
     Parameters
     ----------
@@ -210,8 +210,13 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
                 age = now - p.lstat().st_mtime
             except OSError:
                 continue
-            ours = m["host"] == host and m["pid"] is not None
-            if m["pid"] is None or (ours and not _pid_alive(int(m["pid"]))) or age > STALE_TEMP_S:
+            if m["pid"] is None:  # an earlier version's
+                gone = True
+            elif m["host"] == host:
+                gone = not _pid_alive(int(m["pid"]))
+            else:  # written on another machine (a shared folder): by age
+                gone = age > STALE_TEMP_S
+            if gone:
                 with contextlib.suppress(OSError):
                     p.unlink()
                     removed.append(p)

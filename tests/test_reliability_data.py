@@ -293,3 +293,130 @@ def test_outputs_are_written_in_the_format_their_extension_names(tmp_path, model
     code, text = _cli("denoise", model, tmp_path / "s.npy", tmp_path / "d.tif")
     assert code == 0, text
     assert tifffile.imread(tmp_path / "d.tif").shape == (2, 32, 32)
+
+
+# ------------------------------------------------------------------ 4: resume after data changed
+def _local_dataset(folder: Path, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy = np.linspace(0, 1, 32)[:, None] * np.ones((1, 32))
+    clean = np.stack([yy * (i + 1) / 4 for i in range(6)]).astype(np.float32)
+    noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    paths = {}
+    for key, arr in (
+        ("train_noisy", noisy[:4]),
+        ("test_noisy", noisy[4:]),
+        ("test_clean", clean[4:]),
+    ):
+        paths[key] = str(folder / f"{key}.tif")
+        tifffile.imwrite(paths[key], arr)
+    return {"name": "mine", "axis": "horizontal", **paths}
+
+
+def _run_config(tmp_path, methods, dataset) -> dict:
+    return {
+        "schema_version": 1,
+        "name": "t",
+        "profile": "smoke",
+        "methods": methods,
+        "datasets": [dataset],
+        "seeds": [0],
+        "out": str(tmp_path / "run"),
+        "report": False,
+    }
+
+
+def _psnr_by_method(table) -> dict:
+    rows = table[(table["metric"] == "psnr") & table["final"].astype(bool)]
+    return dict(zip(rows["method"], rows["value"], strict=True))
+
+
+def test_resume_reruns_cells_whose_data_or_settings_changed(tmp_path, capsys):
+    from structnoise.benchmark.runfolder import read_records, record_path
+    from structnoise.benchmark.runner import run
+
+    data = _local_dataset(tmp_path / "data")
+    cfg = _run_config(tmp_path, ["noisy", "gaussian"], data)
+    first = run(cfg, progress=False)
+    assert first.counts["ok"] == 2 and first.counts["reused"] == 0
+    before = _psnr_by_method(first.table)
+
+    # the user edits the test targets: the recorded scores no longer hold
+    clean = tifffile.imread(data["test_clean"])
+    tifffile.imwrite(data["test_clean"], (clean[:, ::-1] * 0.5).astype(np.float32))
+    second = run(cfg, progress=True)
+    assert "test images changed since they were recorded" in capsys.readouterr().err
+    assert second.counts["reused"] == 0 and second.counts["ok"] == 2
+    after = _psnr_by_method(second.table)
+    assert all(abs(after[m] - before[m]) > 1 for m in before), (before, after)
+    fresh = run({**cfg, "out": str(tmp_path / "fresh")}, progress=False)
+    assert _psnr_by_method(fresh.table) == pytest.approx(after)  # as a fresh run
+    prints = {r["dataset_fingerprint"] for r in read_records(second.run_dir).values()}
+    assert len(prints) == 1
+
+    third = run(cfg, progress=False)  # nothing changed: everything reused
+    assert third.counts["reused"] == 2
+
+    # a record whose settings are not this run's is not reused either
+    path = next(p for p in (second.run_dir / "cells").glob("gaussian*.json"))
+    rec = json.loads(path.read_text())
+    rec["denoise_options"] = {"tile": 7}
+    path.write_text(json.dumps(rec))
+    fourth = run(cfg, progress=False)
+    assert fourth.counts["reused"] == 1
+    assert (
+        json.loads(record_path(second.run_dir, rec["cell_id"]).read_text())["denoise_options"] == {}
+    )
+
+
+# ------------------------------------------------------------------ 9: nothing succeeded
+def test_run_where_no_cell_succeeded_exits_1(tmp_path):
+    import yaml
+
+    data = _local_dataset(tmp_path / "data")  # no train_clean: care is skipped
+    cfg = _run_config(tmp_path, ["care"], data)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    code, text = _cli("run", tmp_path / "c.yaml", "--quiet")
+    assert code == 1
+    assert "no cell succeeded (0 failed, 1 skipped)" in _first_error(text)
+    cfg = _run_config(tmp_path, ["care", "noisy"], data)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    code, text = _cli("run", tmp_path / "c.yaml", "--quiet")
+    assert code == 0, text  # one cell succeeded: the run is usable
+
+
+# ------------------------------------------------------------------ stale temporary files
+def test_interrupted_writes_are_cleaned_at_the_next_report(tmp_path):
+    from structnoise.benchmark.runfolder import read_records
+    from structnoise.benchmark.runner import run
+    from structnoise.utils import _host_tag, _pid_alive
+
+    cfg = _run_config(tmp_path, ["noisy"], _local_dataset(tmp_path / "data"))
+    run_dir = run(cfg, progress=False).run_dir
+    dead = 4_194_000
+    assert not _pid_alive(dead)
+    ghost = json.dumps({"cell_id": "ghost", "status": "ok", "metrics": {"psnr": 99.0}})
+    stale = [
+        run_dir / "cells" / ".ghost.json.k3j4h5g6.tmp.json",  # an earlier version's name
+        run_dir / "cells" / f".ghost2.json.{_host_tag()}-{dead}.a1b2c3d4.tmp.json",
+        run_dir / f".table1.md.{_host_tag()}-{dead}.zzzzzzzz.tmp.md",
+    ]
+    live = run_dir / f".results.csv.{_host_tag()}-{os.getpid()}.q1w2e3r4.tmp.csv"
+    for p in stale + [live]:
+        p.write_text(ghost)
+    assert "ghost" not in read_records(run_dir)  # never counted as a result
+    code, text = _cli("report", run_dir)
+    assert code == 0, text
+    assert not any(p.exists() for p in stale)
+    assert live.exists()  # still being written by a live process
+    assert "ghost" not in read_records(run_dir)
+    # written on another machine: stale once older than an hour
+    other = run_dir / f".results.csv.ffffff-{os.getpid()}.q1w2e3r4.tmp.csv"
+    other.write_text(ghost)
+    code, text = _cli("report", run_dir)
+    assert code == 0 and other.exists()
+    old = os.path.getmtime(other) - 2 * 3600
+    for p in (other, live):
+        os.utime(p, (old, old))
+    run(cfg, progress=False)
+    assert not other.exists() and live.exists()

@@ -233,3 +233,42 @@ def dataset_fingerprint(dataset) -> str:
         digest.update(repr(a.shape).encode())
         digest.update(a.tobytes())
     return digest.hexdigest()[:16]
+
+
+def settings_changed(plan: CellPlan, rec: dict[str, Any]) -> str | None:
+    """Which of a cell's settings its record does not match (None: all match).
+
+    The method's parameters (a record also holds the dataset's ``axis`` where the
+    method takes it), the denoise options, the step budget and the profile.
+
+    Parameters
+    ----------
+    plan : CellPlan
+        The cell as this run plans it.
+    rec : dict
+        Its record (read from JSON).
+
+    Returns
+    -------
+    str or None
+        A short name of what differs.
+    """
+    import json
+
+    def plain(value: Any) -> Any:  # as the record holds it
+        return json.loads(json.dumps(value, default=str))
+
+    planned = plain(dict(plan.method_kwargs))
+    recorded = rec.get("method_kwargs")
+    if not isinstance(recorded, dict):
+        return "method parameters"
+    extra = set(recorded) - set(planned)
+    if extra - {"axis"} or any(recorded.get(k) != v for k, v in planned.items()):
+        return "method parameters"
+    if plain(plan.denoise_options) != rec.get("denoise_options"):
+        return "denoise options"
+    if getattr(plan, "max_steps", None) != rec.get("max_steps"):
+        return "step budget"
+    if plan.cell.method != rec.get("method"):
+        return "method"
+    return None
