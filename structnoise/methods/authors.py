@@ -56,6 +56,7 @@ from structnoise.methods.authors_mapping import (
     to_authors,
 )
 from structnoise.methods.dvlae.network import DVLAENet
+from structnoise.utils import atomic_path
 
 __all__ = [
     "AUTHORS_COMMIT",
@@ -204,4 +205,5 @@ def save_imported(model, folder: str | os.PathLike) -> None:
     """
     folder = Path(folder)
     model.save(folder)
-    (folder / "imported.json").write_text(json.dumps(model.imported, indent=2) + "\n")
+    with atomic_path(folder / "imported.json") as tmp:
+        tmp.write_text(json.dumps(model.imported, indent=2) + "\n")

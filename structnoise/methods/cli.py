@@ -203,7 +203,8 @@ def train_command(
         bool,
         typer.Option(
             help="Replace the saved model in --out (only a folder holding a structnoise "
-            "model, or an empty one, is ever replaced; atomically, after training)."
+            "model, or an empty one, is ever replaced; atomically, after training; files "
+            "in it that are not the model's own are kept)."
         ),
     ] = False,
     axes: Annotated[str | None, typer.Option(help=AXES_HELP)] = None,
