@@ -45,14 +45,17 @@ def _tiff_axes(path: Path) -> tuple[np.ndarray, str | None]:
         # thumbnails and other reduced-resolution copies (NewSubfileType) are not images
         every = [s for s in tif.series if not _reduced(s)] or [tif.series[0]]
         series = every[0]
-        layouts = {(tuple(s.shape), str(s.axes)) for s in every}
+        layouts = {(tuple(s.shape), str(s.axes), str(s.dtype)) for s in every}
         if len(layouts) > 1:  # pages of several shapes: none is dropped silently
-            shapes = [" x ".join(map(str, s.shape)) for s in every]
-            shown = ", ".join(shapes[:6]) + (", ..." if len(shapes) > 6 else "")
+            if len({(tuple(s.shape), str(s.axes)) for s in every}) > 1:
+                what, items = "shapes", [" x ".join(map(str, s.shape)) for s in every]
+            else:
+                what, items = "data types", [str(s.dtype) for s in every]
+            shown = ", ".join(items[:6]) + (", ..." if len(items) > 6 else "")
             raise ImageRefused(
-                f"{path}: the file holds {len(every)} images of different shapes ({shown}); "
-                "structnoise reads images of one shape: save the images of each shape as "
-                "a file of their own"
+                f"{path}: the file holds {len(every)} images of different {what} ({shown}); "
+                f"structnoise reads images of one shape and type: save the images of each "
+                f"{what[:-1]} as a file of their own"
             )
         meta_axes = str(series.axes).upper()
         if len(every) > 1:  # several series of one shape (pages written one by one)
@@ -105,8 +108,9 @@ def read_image(
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If a folder holds no images or images of different shapes, a file cannot be read,
-        or the axes are ambiguous or do not fit the array.
+        If a folder holds no images or images of different shapes or data types, a TIFF
+        holds images (pages) of different shapes, a file cannot be read, or the axes are
+        ambiguous or do not fit the array.
     """
     from structnoise.axes import check_axes, guess_axes
 

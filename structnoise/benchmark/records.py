@@ -238,8 +238,11 @@ def dataset_fingerprint(dataset) -> str:
 def settings_changed(plan: CellPlan, rec: dict[str, Any]) -> str | None:
     """Which of a cell's settings its record does not match (None: all match).
 
-    The method's parameters (a record also holds the dataset's ``axis`` where the
-    method takes it), the denoise options, the step budget and the profile.
+    The method, its parameters (a record also holds the dataset's ``axis`` where the
+    method takes it), the denoise options and the step budget; a key that a record of
+    an earlier version does not have is not compared (the cell id already names every
+    setting, see :func:`~.cells.plan_cells`; this check guards against records edited
+    or copied between folders).
 
     Parameters
     ----------
@@ -259,15 +262,15 @@ def settings_changed(plan: CellPlan, rec: dict[str, Any]) -> str | None:
         return json.loads(json.dumps(value, default=str))
 
     planned = plain(dict(plan.method_kwargs))
-    recorded = rec.get("method_kwargs")
+    recorded = rec.get("method_kwargs", planned)
     if not isinstance(recorded, dict):
         return "method parameters"
     extra = set(recorded) - set(planned)
     if extra - {"axis"} or any(recorded.get(k) != v for k, v in planned.items()):
         return "method parameters"
-    if plain(plan.denoise_options) != rec.get("denoise_options"):
+    if "denoise_options" in rec and plain(plan.denoise_options) != rec["denoise_options"]:
         return "denoise options"
-    if getattr(plan, "max_steps", None) != rec.get("max_steps"):
+    if "max_steps" in rec and getattr(plan, "max_steps", None) != rec["max_steps"]:
         return "step budget"
     if plan.cell.method != rec.get("method"):
         return "method"
