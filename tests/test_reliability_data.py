@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ import tifffile
 from typer.testing import CliRunner
 
 from structnoise.cli import app
+from structnoise.methods import BaseDenoiser, MethodInfo, register, registry
 
 runner = CliRunner()
 
@@ -420,3 +422,49 @@ def test_interrupted_writes_are_cleaned_at_the_next_report(tmp_path):
         os.utime(p, (old, old))
     run(cfg, progress=False)
     assert not other.exists() and live.exists()
+
+
+# ------------------------------------------------------------------ 2: which files are the model's
+class _Stateful(BaseDenoiser):
+    """A learnt test method whose state file is named by its parameter ``state``."""
+
+    info: ClassVar[MethodInfo] = MethodInfo(description="test: state file")
+    param_names: ClassVar[tuple[str, ...]] = ("state",)
+
+    def __init__(self, *, state: str = "a", **common: Any):
+        super().__init__(state=state, **common)
+
+    def _fit(self, noisy, clean, val) -> None:
+        self.level = float(noisy.mean())
+
+    def _denoise(self, noisy, **options):
+        return noisy
+
+    def _save_state(self, path: Path) -> None:
+        np.save(path / f"{self.params['state']}.npy", np.arange(3))
+
+
+def test_overwrite_replaces_the_old_models_files_and_refuses_a_clash(tmp_path):
+    src = _tif(tmp_path / "in.tif")
+    m = tmp_path / "m"
+    with registry.temporary():
+        register("test-stateful")(_Stateful)
+        train = ("train", "test-stateful", src, "--out", m, "--no-progress")
+        code, out = _cli(*train, "--set", "state=a")
+        assert code == 0, out
+        assert json.loads((m / "method.json").read_text())["files"] == ["a.npy", "method.json"]
+        (m / "notes.txt").write_text("mine")
+        code, out = _cli(
+            "train", "test-stateful", src, "--out", m, "--overwrite", "--set", "state=b"
+        )
+        assert code == 0, out
+        assert sorted(p.name for p in m.iterdir()) == ["b.npy", "method.json", "notes.txt"]
+        # a file of the user's where the new model writes one: nothing is replaced
+        (m / "c.npy").write_text("also mine")
+        before = _sha(m)
+        code, out = _cli(
+            "train", "test-stateful", src, "--out", m, "--overwrite", "--set", "state=c"
+        )
+        assert code == 1
+        assert "holds c.npy, which the saved model did not write" in _first_error(out)
+        assert _sha(m) == before and _hidden(tmp_path) == []
