@@ -545,6 +545,32 @@ def replace_model_dir(
     return kept
 
 
+def _remove_stale_model_dirs(target: Path) -> None:
+    """Remove the hidden folders that killed saves of ``target`` left beside it.
+
+    :func:`save_model_dir` names its folder ``.<name>.new-<host>-<pid>-*``: one of this
+    machine whose process has ended is removed, as is one of another machine (or of an
+    earlier version, without host and process) older than :data:`STALE_TEMP_S`.
+    """
+    if not target.parent.is_dir():
+        return
+    pattern = re.compile(r"^\." + re.escape(target.name) + r"\.new-(?:([0-9a-f]{6})-([0-9]+)-)?")
+    host, now = _host_tag(), time.time()
+    for p in target.parent.iterdir():
+        m = pattern.match(p.name)
+        if m is None or p.is_symlink() or not p.is_dir():
+            continue
+        if m[1] == host:
+            gone = not _pid_alive(int(m[2]))
+        else:
+            try:
+                gone = now - p.stat().st_mtime > STALE_TEMP_S
+            except OSError:
+                continue
+        if gone:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def save_model_dir(save, out: str | os.PathLike, *, marker: str = "method.json") -> list[str]:
     """Save a model into the folder ``out`` safely: beside it first, then swapped in.
 
@@ -568,7 +594,8 @@ def save_model_dir(save, out: str | os.PathLike, *, marker: str = "method.json")
         The files of ``out`` kept because they were not the model's.
     """
     target = resolve_link(out)
-    tmp = make_temp_dir(target.parent, prefix=f".{target.name}.new-")
+    _remove_stale_model_dirs(target)
+    tmp = make_temp_dir(target.parent, prefix=f".{target.name}.new-{_host_tag()}-{os.getpid()}-")
     try:
         save(tmp)
         return replace_model_dir(tmp, target, marker=marker)

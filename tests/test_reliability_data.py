@@ -468,3 +468,18 @@ def test_overwrite_replaces_the_old_models_files_and_refuses_a_clash(tmp_path):
         assert code == 1
         assert "holds c.npy, which the saved model did not write" in _first_error(out)
         assert _sha(m) == before and _hidden(tmp_path) == []
+
+
+def test_train_removes_the_folders_of_killed_saves(tmp_path, model):
+    from structnoise.utils import _host_tag, _pid_alive
+
+    dead = 4_194_000
+    assert not _pid_alive(dead)
+    killed = tmp_path / f".model.new-{_host_tag()}-{dead}-k3j4h5g6"
+    live = tmp_path / f".model.new-{_host_tag()}-{os.getpid()}-q1w2e3r4"
+    for folder in (killed, live):
+        folder.mkdir()
+        (folder / "method.json").write_text("{}")
+    code, out = _cli("train", "gaussian", tmp_path / "train.tif", "--out", model, "--overwrite")
+    assert code == 0, out
+    assert not killed.exists() and live.exists()
