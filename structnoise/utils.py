@@ -406,6 +406,11 @@ def check_model_dir(
         With a one-line reason.
     """
     out = Path(out)
+    if out.is_symlink() and not out.exists() and not overwrite:
+        raise ValueError(
+            f"--out {out} is a symbolic link to {os.readlink(out)}, which is missing; pass "
+            "--overwrite to save the model there or choose another --out"
+        )
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder; choose a folder for the model")
     if is_within(Path.cwd(), out):

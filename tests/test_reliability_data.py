@@ -157,6 +157,20 @@ def test_broken_symlink_output_needs_overwrite(tmp_path, model):
     assert code == 0, out
     assert link.is_symlink() and target.is_file()  # written through the link
     assert tifffile.imread(target).shape == (2, 32, 32)
+    # a model folder and a run folder behind a broken link
+    link = tmp_path / "model-link"
+    link.symlink_to(tmp_path / "store" / "m")
+    code, out = _cli("train", "gaussian", src, "--out", link)
+    assert code == 1 and "symbolic link" in _first_error(out)
+    assert link.is_symlink() and not (tmp_path / "store" / "m").exists()
+    code, out = _cli("train", "gaussian", src, "--out", link, "--overwrite")
+    assert code == 0, out
+    assert link.is_symlink() and (tmp_path / "store" / "m" / "method.json").is_file()
+    link = tmp_path / "run-link"
+    link.symlink_to(tmp_path / "nowhere" / "run")
+    code, out = _cli("run", "--profile", "smoke", "--methods", "noisy", "--out", link, "-q")
+    assert code == 2 and "symbolic link" in _first_error(out)
+    assert link.is_symlink() and not (tmp_path / "nowhere").exists()
 
 
 # ------------------------------------------------------------------ 3: pages of several shapes

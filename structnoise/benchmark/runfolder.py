@@ -25,6 +25,7 @@ This module imports no other module of :mod:`structnoise.benchmark` except the l
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,6 +215,12 @@ def check_run_folder(path: str | Path) -> None:
         With a one-line message.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise RunFolderError(
+            f"refusing to write the run into {path}: it is a symbolic link to "
+            f"{os.readlink(path)}, which is missing; create that folder or give --out "
+            "another folder"
+        )
     if not path.exists():
         return
     if not path.is_dir():
