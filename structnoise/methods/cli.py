@@ -312,7 +312,7 @@ def denoise_command(
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Denoise images with a trained model and write a float32 TIFF of the input's shape."""
+    """Denoise images with a trained model; write float32 .tif (or .npy) of the input's shape."""
     from structnoise import methods
     from structnoise.axes import to_stack
     from structnoise.io import check_output_format, read_image, write_image
