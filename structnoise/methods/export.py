@@ -148,7 +148,6 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
     from structnoise.methods import load
-    from structnoise.methods.bmz_compat import patch_bioimageio
     from structnoise.methods.export_files import (
         cover,
         description,
@@ -156,8 +155,6 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
         sample_input,
         torchscript,
     )
-
-    patch_bioimageio()
 
     model_dir, out = Path(model_dir), Path(out)
     if out.suffix != ".zip":
@@ -215,9 +212,6 @@ def test_package(path, *, weight_format: str | None = None) -> Any:
     """
     from bioimageio.core import test_model
 
-    from structnoise.methods.bmz_compat import patch_bioimageio
-
-    patch_bioimageio()
     return test_model(str(path), weight_format=weight_format, devices=["cpu"])
 
 
