@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from structnoise import methods
-from structnoise.methods.base import MethodInfo
+from structnoise.methods.contract import MethodInfo
 
 SEED = 7
 

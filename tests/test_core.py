@@ -6,8 +6,8 @@ import torch
 
 from structnoise._validate import as_stack, check_axis
 from structnoise.io import read_stack, write_tiff
-from structnoise.methods.ladder import LadderVAE
 from structnoise.methods.tiling import predict_tiled, tile_starts
+from structnoise.methods.vae.ladder import LadderVAE
 from structnoise.metrics import psnr, psnr_stack
 from structnoise.utils import atomic_path, derive_seed
 
@@ -143,7 +143,8 @@ class _Recorder:
     def make(extra: bool):
         from typing import ClassVar
 
-        from structnoise.methods.base import BaseDenoiser, MethodInfo
+        from structnoise.methods.base import BaseDenoiser
+        from structnoise.methods.contract import MethodInfo
 
         class Rec(BaseDenoiser):
             info: ClassVar[MethodInfo] = MethodInfo(

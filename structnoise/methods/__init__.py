@@ -6,7 +6,9 @@
 >>> model = methods.create("gaussian", sigma=1.0)  # doctest: +SKIP
 """
 
-from structnoise.methods.base import BaseDenoiser, Denoiser, MethodInfo, TrainingDivergedError
+from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.checks import TrainingDivergedError
+from structnoise.methods.contract import Denoiser, MethodInfo
 from structnoise.methods.registry import (
     create,
     get_entry,
