@@ -283,7 +283,8 @@ def run_config(mods, preset: str, axis: str, args, tol: float) -> list[Check]:
     import torch
 
     from structnoise.methods.dvlae import authors as A
-    from structnoise.methods.dvlae.network import DVLAENet, count_parameters
+    from structnoise.methods.dvlae.network import DVLAENet
+    from structnoise.methods.vae.network import count_parameters
     from structnoise.methods.dvlae.profiles import PAPER
     from structnoise.methods.dvlae.training import DVLAEModule
 
@@ -564,7 +565,8 @@ def _save_lightning_checkpoint(model, path: Path) -> None:
 def paper_counts(mods) -> list[Check]:
     """The parameter counts of both presets at the paper's 256 crop."""
     from structnoise.methods.dvlae import authors as A
-    from structnoise.methods.dvlae.network import DVLAENet, count_parameters
+    from structnoise.methods.dvlae.network import DVLAENet
+    from structnoise.methods.vae.network import count_parameters
 
     checks = []
     for preset, expected in PAPER_COUNTS.items():

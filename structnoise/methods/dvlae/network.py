@@ -23,9 +23,9 @@ from torch import nn
 from structnoise.methods.dvlae.ar_decoder import ARDecoder
 from structnoise.methods.vae.device import at_least_float32
 from structnoise.methods.vae.ladder import LadderVAE
-from structnoise.methods.vae.network import LadderSignalNet, count_parameters
+from structnoise.methods.vae.network import LadderSignalNet
 
-__all__ = ["Architecture", "DVLAENet", "Losses", "SignalDecoder", "count_parameters"]
+__all__ = ["Architecture", "DVLAENet", "Losses", "SignalDecoder"]
 
 
 @dataclass
