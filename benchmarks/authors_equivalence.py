@@ -284,9 +284,9 @@ def run_config(mods, preset: str, axis: str, args, tol: float) -> list[Check]:
 
     from structnoise.methods.dvlae import authors as A
     from structnoise.methods.dvlae.network import DVLAENet
-    from structnoise.methods.vae.network import count_parameters
     from structnoise.methods.dvlae.profiles import PAPER
     from structnoise.methods.dvlae.training import DVLAEModule
+    from structnoise.methods.vae.network import count_parameters
 
     dtype = getattr(torch, args.dtype)
     crop = args.crop or DEFAULT_CROP[preset]
