@@ -132,3 +132,24 @@ def test_dvlae_without_direct_is_refused(tmp_path):
         export_model(tmp_path / "m", tmp_path / "m.zip")
     with pytest.raises(ExportError, match="must be a .zip"):
         export_model(tmp_path / "m", tmp_path / "m.tar")
+
+
+def test_export_asks_the_model_for_its_one_pass_network():
+    from structnoise.methods.export import one_pass_network
+
+    class Plugin:
+        name = "plugin"
+
+        def __init__(self, fitted):
+            self.fitted = fitted
+
+        def one_pass_network(self):
+            if not self.fitted:
+                raise ValueError("the model is not fitted")
+            return "the network"
+
+    assert one_pass_network(Plugin(True)) == "the network"  # no list of classes consulted
+    with pytest.raises(ExportError, match="plugin cannot be exported: the model is not fitted"):
+        one_pass_network(Plugin(False))
+    with pytest.raises(ExportError, match="gaussian cannot be exported: it has no one-pass"):
+        one_pass_network(methods.create("gaussian"))
