@@ -58,6 +58,9 @@ validation loss) stops training and ``fit`` raises
 :class:`~structnoise.methods.base.TrainingDivergedError`. No method here stops early:
 training ends at ``max_steps`` or the minutes budget (``train_summary["stopped_by"]``:
 ``"max_steps"`` or ``"time_budget"``).
+
+This package never imports itself as ``careamics``: every import here is absolute, so
+``import careamics`` is the real package.
 """
 
 from structnoise.methods.unet.denoiser import CareamicsDenoiser
