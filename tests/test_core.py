@@ -238,8 +238,13 @@ def test_register_on_a_class_with_the_parameters_a_name_fixes():
         assert methods.create("test-wide", width=3).params["width"] == 3
         with pytest.raises(TypeError, match="test-wide is width=3; it does not take width=5"):
             methods.create("test-wide", width=5)
+        # callers that build through the entry's factory (the benchmark) get the same
+        assert registry.get_entry("test-wide").factory().params["width"] == 3
+        assert registry.get_entry("test-wide").method is Blur
     # the built-in variants are one class each with the variant they fix
     assert methods.get_entry("dvlae-large").defaults == {"variant": "large"}
+    assert methods.get_entry("dvlae-large").factory().variant == "large"
+    assert methods.get_entry("hdn36-large").factory(seed=1).variant == "hdn36-large"
     assert methods.create("hdn36").variant == "hdn36"
     with pytest.raises(TypeError, match="dvlae-small is variant='small'"):
         methods.create("dvlae-small", variant="large")

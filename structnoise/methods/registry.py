@@ -45,16 +45,20 @@ _BUILTIN_MODULES = (
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered method: its name, class (or factory), declared needs and preset parameters.
+    """A registered method: its name, how to build it, its declared needs.
 
     Attributes
     ----------
     name : str
         The registered name.
     factory : callable
-        The method class (or a function) that :func:`create` calls.
+        What :func:`create` calls with the method's parameters: the registered class or
+        function, or, for a name that fixes parameters, a function calling the class with
+        them.
     info : MethodInfo
         What the method needs and offers.
+    method : callable
+        The registered class (or function) itself, for asking what it offers.
     defaults : dict
         Parameters the name fixes (e.g. ``variant="small"`` of ``dvlae-small``).
     """
@@ -62,7 +66,24 @@ class Entry:
     name: str
     factory: Callable[..., Denoiser]
     info: MethodInfo
+    method: Callable[..., Denoiser]
     defaults: dict = field(default_factory=dict)
+
+
+def _fixing(name: str, method: Callable[..., Denoiser], defaults: dict):
+    """A factory calling ``method`` with the parameters ``name`` fixes (others refused)."""
+
+    def factory(**params):
+        clash = {k: v for k, v in defaults.items() if k in params and params[k] != v}
+        if clash:
+            key, value = next(iter(clash.items()))
+            raise TypeError(f"{name} is {key}={value!r}; it does not take {key}={params[key]!r}")
+        return method(**{**params, **defaults})
+
+    factory.__module__ = method.__module__
+    factory.__name__ = factory.__qualname__ = f"{method.__qualname__}[{name}]"
+    factory.__doc__ = f"Build ``{name}``: {method.__qualname__} with {defaults}."
+    return factory
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -108,14 +129,15 @@ def register(name: str, *, info: MethodInfo | None = None, replace: bool = False
     ...         return noisy  # doctest: +SKIP
     """
 
-    def decorator(factory: Callable[..., Denoiser]) -> Callable[..., Denoiser]:
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory and not replace:
-            old = _REGISTRY[name].factory
-            if (old.__module__, old.__qualname__) != (factory.__module__, factory.__qualname__):
+    def decorator(method: Callable[..., Denoiser]) -> Callable[..., Denoiser]:
+        if name in _REGISTRY and _REGISTRY[name].method is not method and not replace:
+            old = _REGISTRY[name].method
+            if (old.__module__, old.__qualname__) != (method.__module__, method.__qualname__):
                 raise ValueError(f"a method named {name!r} is already registered")
-        entry_info = info or getattr(factory, "info", None) or MethodInfo()
-        _REGISTRY[name] = Entry(name, factory, entry_info, dict(defaults))
-        return factory
+        entry_info = info or getattr(method, "info", None) or MethodInfo()
+        factory = _fixing(name, method, defaults) if defaults else method
+        _REGISTRY[name] = Entry(name, factory, entry_info, method, dict(defaults))
+        return method
 
     return decorator
 
@@ -244,12 +266,7 @@ def create(name: str, **params) -> Denoiser:
     Denoiser
         A new, unfitted method.
     """
-    entry = get_entry(name)
-    fixed = {k: v for k, v in entry.defaults.items() if k in params and params[k] != v}
-    if fixed:
-        k, v = next(iter(fixed.items()))
-        raise TypeError(f"{name} is {k}={v!r}; it does not take {k}={params[k]!r}")
-    method = entry.factory(**{**entry.defaults, **params})
+    method = get_entry(name).factory(**params)
     try:
         method.name = name
     except AttributeError:  # pragma: no cover - outside method with a read-only name

@@ -45,7 +45,7 @@ def exportable() -> list[str]:
     -------
     list of str
     """
-    return [n for n in list_methods() if hasattr(get_entry(n).factory, "one_pass_network")]
+    return [n for n in list_methods() if hasattr(get_entry(n).method, "one_pass_network")]
 
 
 class ExportError(ValueError):
@@ -133,7 +133,7 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
         raise ExportError(f"the package must be a .zip file, got {out.name}")
     meta = json.loads((model_dir / "method.json").read_text())
     entry = get_entry(str(meta.get("method")))
-    if isinstance(entry.factory, type) and not hasattr(entry.factory, "one_pass_network"):
+    if isinstance(entry.method, type) and not hasattr(entry.method, "one_pass_network"):
         raise _refuse(entry.name, "it has no one-pass network")  # refused before loading
     model = load(model_dir)
     one = one_pass_network(model)
