@@ -116,7 +116,6 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     import torch
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
-    from structnoise.methods.bmz_compat import patch_bioimageio
     from structnoise.methods.export.files import (
         cover,
         description,
@@ -125,8 +124,6 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
         torchscript,
     )
     from structnoise.methods.registry import load
-
-    patch_bioimageio()
 
     model_dir, out = Path(model_dir), Path(out)
     if out.suffix != ".zip":
@@ -185,9 +182,6 @@ def test_package(path, *, weight_format: str | None = None) -> Any:
     """
     from bioimageio.core import test_model
 
-    from structnoise.methods.bmz_compat import patch_bioimageio
-
-    patch_bioimageio()
     return test_model(str(path), weight_format=weight_format, devices=["cpu"])
 
 
