@@ -139,7 +139,7 @@ def train_summary_fields(method) -> dict[str, Any]:
     -------
     dict
     """
-    from structnoise.methods.summary import TrainSummary
+    from structnoise.methods import TrainSummary
 
     raw = getattr(method, "train_summary", None)
     summary = raw if isinstance(raw, TrainSummary) else TrainSummary.from_dict(raw)

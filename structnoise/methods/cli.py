@@ -30,9 +30,6 @@ from structnoise._cli_util import fail
 from structnoise._validate import NoiseAxis
 from structnoise.methods.contract import Mode, Profile
 
-#: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
-Axis = NoiseAxis
-
 #: The AR receptive field each DVLAE profile uses when ``--rf`` is not given: the values of
 #: :data:`structnoise.methods.dvlae.profiles.PROFILES` (``rf``), repeated here so that the
 #: help text needs no torch import (``tests/test_cli_train.py`` checks they agree).
@@ -110,18 +107,6 @@ def _int_option(flag: str, value) -> int:
         raise ValueError(f"{flag} must be a whole number or 'auto', got {value!r}") from None
 
 
-def _has_rf_param(name: str, profile: str) -> bool:
-    """Whether a method that does not declare ``uses_rf`` still takes ``rf``.
-
-    Compatibility only, for methods registered before ``MethodInfo.uses_rf`` existed:
-    it builds a throwaway model to read its parameters. Remove once every method with an
-    ``rf`` parameter declares ``uses_rf=True``.
-    """
-    from structnoise import methods
-
-    return "rf" in getattr(methods.create(name, profile=profile), "get_params", dict)()
-
-
 def build_method(
     name: str,
     *,
@@ -173,7 +158,7 @@ def build_method(
             raise ValueError(f"{name} does not model structured noise along an axis: drop --axis")
         params["axis"] = str(axis)
     if rf is not None:
-        if not (info.uses_rf or _has_rf_param(name, profile)):
+        if not info.uses_rf:
             raise ValueError(f"{name} has no receptive-field parameter: drop --rf")
         params["rf"] = "auto" if str(rf).strip().lower() == "auto" else _int_option("--rf", rf)
     return methods.create(name, **params)
@@ -261,7 +246,7 @@ def train_command(
             f"--clean {clean} holds the same images as {noisy}: the method would learn to "
             "change nothing; pass the clean (ground-truth) images"
         )
-    if c is not None and not info.needs_clean and info.clean_use == "none":
+    if c is not None and not info.needs_clean:
         typer.echo(f"note: {method} is unsupervised; it learns from the noisy images only")
     budget = getattr(model, "budget_minutes", None)
     typer.echo(
@@ -411,8 +396,8 @@ def add_commands(app: typer.Typer) -> None:
     app : typer.Typer
         The root application.
     """
-    from structnoise.methods.authors_cli import import_authors_command
-    from structnoise.methods.export_cli import export_command
+    from structnoise.methods.dvlae.authors.cli import import_authors_command
+    from structnoise.methods.export.cli import export_command
 
     app.command("train")(train_command)
     app.command("denoise")(denoise_command)

@@ -5,7 +5,7 @@ Example::
     structnoise import-authors checkpoints/convallaria/final_model.ckpt --out model/
     structnoise denoise model/ noisy.tif denoised.tif
 
-The mapping and the safe loading are in :mod:`structnoise.methods.authors` (imported
+The mapping and the safe loading are in :mod:`structnoise.methods.dvlae.authors` (imported
 inside the command: torch loads only when it runs).
 """
 
@@ -62,7 +62,11 @@ def import_authors_command(
     Read with torch.load(weights_only=True): their pickled modules become inert placeholders;
     a file naming any other code is refused.
     """
-    from structnoise.methods.authors import AuthorsFormatError, import_checkpoint, save_imported
+    from structnoise.methods.dvlae.authors import (
+        AuthorsFormatError,
+        import_checkpoint,
+        save_imported,
+    )
     from structnoise.utils import check_model_dir, save_model_dir
 
     try:
