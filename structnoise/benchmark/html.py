@@ -34,13 +34,11 @@ from structnoise.benchmark.crops import Grid, build_grids
 from structnoise.benchmark.html_assets import CSS as _CSS
 from structnoise.benchmark.html_assets import JS as _JS
 from structnoise.benchmark.runfolder import PROVENANCE_FILE, RUN_MARKER, read_json, write_text
+from structnoise.benchmark.tables import final_rows
+from structnoise.metrics import get_metric, metric_order
 
 #: The page's file name in the run folder.
 REPORT_HTML = "report.html"
-#: Metrics in the order the page shows them (others follow in table order).
-METRIC_ORDER = ("psnr", "ssim", "microssim")
-METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "microssim": "MicroSSIM"}
-_DECIMALS = {"psnr": 2}
 
 
 def _e(value) -> str:
@@ -75,21 +73,12 @@ def _table(table_id: str, headers: list[str], rows: list[str], foot: str = "") -
     )
 
 
-def final_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each cell's final evaluation (all rows of tables without ``final``)."""
-    if "final" not in table.columns:
-        return table
-    return table[table["final"].astype("boolean").fillna(True).astype(bool)]
-
-
-def metrics_of(table: pd.DataFrame) -> list[str]:
-    """The metrics a table holds, :data:`METRIC_ORDER` first."""
-    present = list(dict.fromkeys(table["metric"].dropna()))
-    return [m for m in METRIC_ORDER if m in present] + [m for m in present if m not in METRIC_ORDER]
-
-
 def _title(metric: str) -> str:
-    return METRIC_TITLES.get(metric, metric)
+    return get_metric(metric).title
+
+
+def _decimals(metric: str) -> int:
+    return get_metric(metric).decimals
 
 
 def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
@@ -97,10 +86,14 @@ def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
     rows = []
     for dataset, by_dataset in t.groupby("dataset", sort=False):
         best = None
-        if "psnr" in metrics:
-            ok = by_dataset[(by_dataset["metric"] == "psnr") & (by_dataset["status"] == Status.OK)]
+        if metrics:  # the first metric decides the bold row
+            first = get_metric(metrics[0])
+            ok = by_dataset[
+                (by_dataset["metric"] == first.name) & (by_dataset["status"] == Status.OK)
+            ]
             means = ok.groupby("label")["value"].mean().dropna()
-            best = means.idxmax() if len(means) else None
+            if len(means):
+                best = means.idxmax() if first.higher_is_better else means.idxmin()
         for label, group in by_dataset.groupby("label", sort=False):
             ok = group[(group["status"] == Status.OK) & group["value"].notna()]
             cells = [_text(dataset), _text(label)]
@@ -108,7 +101,7 @@ def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
                 cells.append(_text(", ".join(dict.fromkeys(group["run"].astype(str)))))
             for metric in metrics:
                 vals = ok[ok["metric"] == metric]["value"].astype(float)
-                d = _DECIMALS.get(metric, 3)
+                d = _decimals(metric)
                 cells.append(_num(vals.mean() if len(vals) else math.nan, d))
                 cells.append(_num(vals.std(ddof=1) if len(vals) > 1 else math.nan, d))
             n = ok["cell_id"].nunique()
@@ -156,7 +149,7 @@ def _cells(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
             cells.append(_text(f"{rec['status']}: {reason[:60]}", "t warn", reason))
         for metric in metrics:
             v = values.get((rec["cell_id"], metric), math.nan)
-            cells.append(_num(v, _DECIMALS.get(metric, 3)))
+            cells.append(_num(v, _decimals(metric)))
         for col, _, decimals in optional:
             v = rec.get(col)
             if col == "short":
@@ -191,7 +184,7 @@ def _per_image(records: list[dict], datasets: list[str], metrics: list[str]) -> 
                 lab: [sum(s[i] for s in by_label[lab]) / len(by_label[lab]) for i in range(n)]
                 for lab in labels
             }
-            d = _DECIMALS.get(metric, 3)
+            d = _decimals(metric)
             rows = [
                 "<tr>" + _num(i, 0) + "".join(_num(means[lab][i], d) for lab in labels) + "</tr>"
                 for i in range(n)
@@ -333,13 +326,14 @@ def write_html(
     pathlib.Path
     """
     merged = "run" in table.columns
-    metrics = metrics_of(final_rows(table))
+    metrics = metric_order(final_rows(table)["metric"])
     datasets = list(dict.fromkeys(table["dataset"]))
     body = _header(run_dir, table, compared)
     body += [
         '<h2 id="sec-summary">Results</h2>',
         "<p>Mean and sample sd over the seeds whose cell succeeded (final evaluation of "
-        "each cell); best mean PSNR per dataset in bold. Click a column header to sort.</p>",
+        f"each cell); best mean {_e(_title(metrics[0])) if metrics else ''} per dataset in "
+        "bold. Click a column header to sort.</p>",
         _summary(table, metrics, merged),
     ]
     figures = _figures(out)
