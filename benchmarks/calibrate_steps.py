@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
     args = parser.parse_args(argv)
 
-    from structnoise.benchmark.results import _versions
+    from structnoise.benchmark.provenance_file import _versions
     from structnoise.provenance import commit_label, cpu_model, portable_command
 
     rows = []

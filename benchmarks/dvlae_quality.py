@@ -84,7 +84,8 @@ def unfamiliar_clean(per_source: int = 4) -> np.ndarray:
 def load(name: str):
     """``(fit_noisy, test_noisy, test_clean, axis)`` for a benchmark dataset name."""
     from structnoise.datasets import load_dataset
-    from structnoise.datasets.synthetic import checkerboard, stripe
+    from structnoise.datasets.checkerboard_noise import checkerboard
+    from structnoise.datasets.synthetic import stripe
 
     if name.startswith("unfamiliar-"):
         kind = name.split("-", 1)[1]
@@ -223,7 +224,7 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     args.set = dict(_parse_kv(kv) for kv in args.set)
-    from structnoise.benchmark.results import _versions
+    from structnoise.benchmark.provenance_file import _versions
 
     meta = {
         "command": portable_command(sys.argv),

@@ -12,17 +12,15 @@ import pytest
 import tifffile
 import yaml
 
-from structnoise.benchmark.config import (
-    ConfigError,
-    RunConfig,
-    expand_cells,
-    load_config,
-    parse_method_string,
-    shipped_configs,
-)
+from structnoise.benchmark.cells import expand_cells, plan_cells
+from structnoise.benchmark.config import load_config, shipped_configs
+from structnoise.benchmark.errors import ConfigError
 from structnoise.benchmark.memory import PeakMemory
+from structnoise.benchmark.methodspec import parse_method_string
 from structnoise.benchmark.results import COLUMNS, read_table
-from structnoise.benchmark.runner import plan_cells, run, validate_names
+from structnoise.benchmark.runner import run
+from structnoise.benchmark.schema import RunConfig
+from structnoise.benchmark.validation import validate_names
 from structnoise.utils import derive_seed
 
 # Fake methods, written to a plugin file so that subprocesses (resume test, submitit
@@ -335,7 +333,7 @@ def test_shipped_configs_parse():
 
 
 def test_unknown_names_list_what_exists(plugin):
-    from structnoise.benchmark.runner import import_plugins
+    from structnoise.benchmark.validation import import_plugins
 
     import_plugins([plugin])
     cfg = load_config({"methods": ["fake-blur", "nope"], "datasets": ["embedded-stripe"]})
@@ -438,7 +436,9 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
 
 
 def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
-    from structnoise.benchmark.runner import execute_cell, import_plugins, load_dataset
+    from structnoise.benchmark.execute import execute_cell
+    from structnoise.benchmark.loading import load_dataset
+    from structnoise.benchmark.validation import import_plugins
     from structnoise.methods import registry
 
     import_plugins([plugin])
@@ -672,8 +672,9 @@ def test_shipped_configs_name_existing_methods_and_datasets(name):
 
 
 def test_paper_table_and_dataset_defaults_use_existing_names():
-    from structnoise.benchmark.runner import package_dataset_params, registered_datasets
+    from structnoise.benchmark.cells import package_dataset_params
     from structnoise.benchmark.tables import paper_table1
+    from structnoise.benchmark.validation import registered_datasets
     from structnoise.methods import list_methods
 
     paper = paper_table1()

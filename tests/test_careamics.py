@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from structnoise import methods
-from structnoise.datasets.synthetic import checkerboard, structured_noise
+from structnoise.datasets.checkerboard_noise import checkerboard
+from structnoise.datasets.synthetic import structured_noise
 from structnoise.methods.careamics_adapters import PROFILES, propose_span
 from structnoise.metrics import psnr
 

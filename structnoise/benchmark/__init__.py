@@ -6,13 +6,13 @@
 >>> report("runs/quick")  # doctest: +SKIP
 
 Modules, by responsibility (no module imports one that imports it back):
-:mod:`.config` (reading configurations; re-exports the schema and cells),
+:mod:`.config` (reading configurations),
 :mod:`.schema` (the :class:`RunConfig` schema), :mod:`.methodspec` (``name[k=v]``
 method entries), :mod:`.cells` (cells, seeds and cell plans), :mod:`.validation` (plugins,
 name checks), :mod:`.loading` (datasets of a run), :mod:`.execute` (one cell: the fit
 contract), :mod:`.records` (a cell's record), :mod:`.runfolder` (the run folder's layout,
 records on disk, the folder check), :mod:`.progress`, :mod:`.runner` (the run loop,
-resuming; re-exports its former names), :mod:`.slurm` (submitit job arrays),
+resuming), :mod:`.slurm` (submitit job arrays),
 :mod:`.results` (the tidy table, provenance), :mod:`.tables` (Table 1), :mod:`.plots`
 (figures), :mod:`.compare` (merging other runs: ``report --with``), :mod:`.html`,
 :mod:`.crops`, :mod:`.html_assets` (``report.html``), :mod:`.report`, :mod:`.choices` and
@@ -25,11 +25,11 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "RunConfig": "structnoise.benchmark.config",
-    "MethodSpec": "structnoise.benchmark.config",
-    "ConfigError": "structnoise.benchmark.config",
+    "RunConfig": "structnoise.benchmark.schema",
+    "MethodSpec": "structnoise.benchmark.methodspec",
+    "ConfigError": "structnoise.benchmark.errors",
     "load_config": "structnoise.benchmark.config",
-    "expand_cells": "structnoise.benchmark.config",
+    "expand_cells": "structnoise.benchmark.cells",
     "shipped_configs": "structnoise.benchmark.config",
     "run": "structnoise.benchmark.runner",
     "RunResult": "structnoise.benchmark.runner",

@@ -128,7 +128,7 @@ def train_summary_fields(method) -> dict[str, Any]:
 
     Read from the method's ``train_summary`` (a
     :class:`~structnoise.methods.summary.TrainSummary` or its dict, also in the
-    spellings of earlier versions).
+    older spellings that saved models hold).
 
     Parameters
     ----------

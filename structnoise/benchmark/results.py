@@ -291,22 +291,3 @@ def read_table(run_dir: str | os.PathLike) -> pd.DataFrame:
         f"{run_dir} holds no results table ({TABLE_PARQUET} or {TABLE_CSV}); "
         "is it a folder written by `structnoise run`?"
     )
-
-
-# The provenance file lives in its own module; these names stay importable from here.
-from structnoise.benchmark.provenance_file import (  # noqa: E402
-    _versions,
-    package_versions,
-    write_provenance,
-)
-
-__all__ = [
-    "COLUMNS",
-    "build_table",
-    "package_versions",
-    "read_table",
-    "table_records",
-    "write_provenance",
-    "write_table",
-    "_versions",
-]

@@ -167,7 +167,7 @@ def propose_span(
     int or str
         An odd span ``1 .. 15``, or ``"full"``.
     """
-    from structnoise.datasets.analysis import autocorrelation, noise_residual
+    from structnoise.datasets.noise_stats import autocorrelation, noise_residual
 
     check_axis(axis)
     if not 0 < float(threshold) < 1:
