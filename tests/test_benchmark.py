@@ -672,7 +672,6 @@ def test_shipped_configs_name_existing_methods_and_datasets(name):
 
 
 def test_paper_table_and_dataset_defaults_use_existing_names():
-    from structnoise.benchmark.cells import package_dataset_params
     from structnoise.benchmark.tables import paper_table1
     from structnoise.benchmark.validation import registered_datasets
     from structnoise.methods import list_methods
@@ -683,10 +682,17 @@ def test_paper_table_and_dataset_defaults_use_existing_names():
     assert set(paper["dataset"]) <= datasets
     analogues = {d for x in paper["analogue_datasets"] if x for d in x.split(";")}
     assert analogues == {"embedded-stripe", "embedded-checkerboard"} <= datasets
-    defaults = package_dataset_params()
-    assert set(defaults) <= set(list_methods())
-    assert {d for per in defaults.values() for d in per} <= datasets
-    assert defaults["sn2v"]["embedded-checkerboard"] == {"span": "full"}
+    from structnoise.methods import method_info
+
+    named = {
+        d
+        for m in list_methods()
+        for per_profile in method_info(m).dataset_defaults.values()
+        for d in per_profile
+    }
+    assert named <= datasets
+    sn2v = method_info("sn2v").dataset_defaults["*"]
+    assert sn2v["embedded-checkerboard"] == {"span": "full"}
 
 
 def test_shipped_smoke_config_on_real_data(tmp_path):

@@ -13,10 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from structnoise.benchmark.errors import ConfigError
 from structnoise.benchmark.runfolder import safe_name
@@ -195,18 +192,6 @@ def with_dataset_axis(info: MethodInfo, method_kwargs: dict[str, Any], axis: str
     return method_kwargs
 
 
-def package_dataset_params() -> dict[str, dict[str, dict[str, Any]]]:
-    """The package's per-dataset method defaults (``dataset_params.yaml``).
-
-    Returns
-    -------
-    dict
-        ``{method: {dataset: {parameter: value}}}``.
-    """
-    text = (resources.files("structnoise.benchmark") / "dataset_params.yaml").read_text()
-    return yaml.safe_load(text) or {}
-
-
 @dataclass
 class CellPlan:
     """A cell with everything resolved from the config (no dataset needed).
@@ -223,11 +208,11 @@ class CellPlan:
     info : MethodInfo
         What the method declares; the runner schedules by it.
     method_kwargs : dict
-        Merged, later ones winning: the package's dataset defaults
-        (``dataset_params.yaml``), the method's own defaults for the dataset in the run's
-        profile (``MethodInfo.dataset_defaults``, e.g. DVLAE's paper settings per
-        dataset), the config's ``dataset_params`` and the grid parameters (the dataset's
-        ``axis`` is added when the cell runs, :func:`with_dataset_axis`).
+        Merged, later ones winning: the method's own defaults for the dataset
+        (``MethodInfo.dataset_defaults``: every profile's ``"*"``, then the run's
+        profile, e.g. SN2V's masks and DVLAE's paper settings per dataset), the config's
+        ``dataset_params`` and the grid parameters (the dataset's ``axis`` is added when
+        the cell runs, :func:`with_dataset_axis`).
     denoise_options : dict
         Keywords of ``denoise`` (``n_samples`` filled in for sampling methods).
     max_minutes : float or None
@@ -295,7 +280,6 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
     """
     from structnoise.methods import method_info
 
-    defaults = package_dataset_params()
     plans = []
     for cell in expand_cells(cfg):
         spec = cfg.methods[cell.spec_index]
@@ -303,7 +287,7 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
         own = info.dataset_defaults
         grid_denoise = {k: v for k, v in cell.params.items() if k in (info.denoise_options or ())}
         method_kwargs = {
-            **defaults.get(cell.method, {}).get(cell.dataset, {}),
+            **own.get("*", {}).get(cell.dataset, {}),
             **own.get(cfg.profile, {}).get(cell.dataset, {}),
             **cfg.dataset_params.get(cell.method, {}).get(cell.dataset, {}),
             **{k: v for k, v in cell.params.items() if k not in grid_denoise},

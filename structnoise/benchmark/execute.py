@@ -4,9 +4,9 @@ How a cell calls its method (:func:`execute_cell`), by declaration only (the run
 looks at signatures):
 
 1. ``factory(**method_kwargs, seed=cell_seed, profile=..., max_minutes=..., progress=...,
-   work_dir=RUN_DIR/work/<cell>)`` where ``method_kwargs`` = the package's per-dataset
-   defaults (``dataset_params.yaml``), then the config's ``dataset_params``, then the
-   cell's grid parameters; methods with ``MethodInfo.uses_axis`` also get the dataset's
+   work_dir=RUN_DIR/work/<cell>)`` where ``method_kwargs`` = the method's per-dataset
+   defaults (``MethodInfo.dataset_defaults``), then the config's ``dataset_params``,
+   then the cell's grid parameters; methods with ``MethodInfo.uses_axis`` also get the dataset's
    ``axis`` unless a parameter sets it (unstructured datasets have no axis: the method's
    default applies). The five common keywords are part of the
    :class:`~structnoise.methods.Denoiser` contract: every registered factory, also a
