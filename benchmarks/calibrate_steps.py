@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
     args = parser.parse_args(argv)
 
-    from structnoise.benchmark.provenance_file import _versions
-    from structnoise.provenance import commit_label, cpu_model, portable_command
+    from structnoise.provenance import commit_label, cpu_model, package_versions, portable_command
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit_label(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "packages": _versions(),
+        "packages": package_versions(),
         "dataset": args.dataset,
         "note": args.note,
     }

@@ -224,13 +224,13 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     args.set = dict(_parse_kv(kv) for kv in args.set)
-    from structnoise.benchmark.provenance_file import _versions
+    from structnoise.provenance import package_versions
 
     meta = {
         "command": portable_command(sys.argv),
         "commit": commit_label(),
         "cpu": cpu_model(),
-        "packages": _versions(),
+        "packages": package_versions(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "load_start": [round(v, 2) for v in os.getloadavg()],
     }

@@ -39,6 +39,7 @@ from structnoise.benchmark.runfolder import (
     check_run_folder,
     prepare_run_dir,
     read_records,
+    write_provenance,
     write_record,
 )
 from structnoise.benchmark.schema import RunConfig
@@ -117,7 +118,6 @@ def run(
     The config's ``plugins`` are imported, i.e. run, as Python code: a configuration
     (and a run folder's ``config.yaml``) is to be trusted like a script.
     """
-    from structnoise.benchmark.provenance_file import write_provenance
     from structnoise.benchmark.results import build_table, write_table
 
     t_start = time.perf_counter()
