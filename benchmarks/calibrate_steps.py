@@ -87,7 +87,7 @@ def run_cell(method: str, dataset: str, steps: int, run_dir: Path) -> dict:
         }
     )
     (plan,) = plan_cells(cfg)
-    rec = execute_cell(plan, cfg, load_dataset(cfg, dataset), run_dir)
+    rec = execute_cell(plan, load_dataset(cfg, dataset), run_dir)
     if rec["status"] != "ok":
         raise RuntimeError(f"{method} at {steps} steps: {rec.get('reason')}")
     return rec

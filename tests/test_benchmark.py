@@ -467,7 +467,7 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
         for name in plans:
             entry = registry.get_entry(name)
             registry.register(name, info=entry.info, replace=True)(spy(entry))
-        recs = {name: execute_cell(plan, cfg, ds, tmp_path / "run") for name, plan in plans.items()}
+        recs = {name: execute_cell(plan, ds, tmp_path / "run") for name, plan in plans.items()}
     assert all(r["status"] == "ok" for r in recs.values()), recs
     # supervised: training split only
     assert created["fake-care"].n_fit == 6

@@ -223,6 +223,13 @@ class CellPlan:
         The step budget (``MethodSpec.max_steps``; also in ``method_kwargs``).
     marks : list of int
         Steps at which the cell is evaluated during training (empty: only at the end).
+    profile : str
+        The run's profile (the factory's ``profile``).
+    method_minutes : float or None
+        The factory's ``max_minutes``: with a step budget the run's safety timeout
+        (``max_minutes``), else the config's (None: the method's own default budget).
+    save_denoised : bool
+        Write the denoised test images.
     """
 
     cell: Cell
@@ -234,6 +241,9 @@ class CellPlan:
     max_minutes: float | None
     max_steps: int | None = None
     marks: list[int] = field(default_factory=list)
+    profile: str = "quick"
+    method_minutes: float | None = None
+    save_denoised: bool = True
 
 
 def curve_marks(max_steps: int | None, n_marks: int, explicit: list[int] | None) -> list[int]:
@@ -345,6 +355,11 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
                 max_minutes=budget,
                 max_steps=spec.max_steps,
                 marks=marks,
+                profile=cfg.profile,
+                # with a step budget the wall-clock limit is the run's safety timeout (the
+                # method's own default budget would otherwise cut training short)
+                method_minutes=budget if spec.max_steps is not None else spec.max_minutes,
+                save_denoised=cfg.save_denoised,
             )
         )
     return plans

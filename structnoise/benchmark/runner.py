@@ -43,7 +43,6 @@ from structnoise.benchmark.runfolder import (
     write_record,
 )
 from structnoise.benchmark.schema import RunConfig
-from structnoise.benchmark.slurm import run_slurm
 from structnoise.benchmark.validation import import_plugins, validate_names
 
 #: The statuses of a cell record, in the order the run's counts list them.
@@ -153,6 +152,8 @@ def run(
 
     try:
         if cfg.executor == Executor.SLURM and todo:
+            from structnoise.benchmark.slurm import run_slurm  # submitit's job arrays
+
             run_slurm(cfg, run_dir, todo, bar, on_finish)
         else:
             _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress)
@@ -192,7 +193,7 @@ def _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress) -> None:
         bar.start(index[plan.cell_id], plan)
         t0 = time.perf_counter()
         if current is None:
-            rec = skipped_record(plan, cfg, reason or "dataset unavailable")
+            rec = skipped_record(plan, reason or "dataset unavailable")
         else:
-            rec = execute_cell(plan, cfg, current, run_dir, progress=progress)
+            rec = execute_cell(plan, current, run_dir, progress=progress)
         on_finish(plan, rec, time.perf_counter() - t0)
