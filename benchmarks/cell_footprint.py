@@ -117,9 +117,9 @@ def main() -> None:
         "modules": mods,
     }
     text = json.dumps(result, indent=2)
-    print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
