@@ -245,6 +245,54 @@ class CellPlan:
     method_minutes: float | None = None
     save_denoised: bool = True
 
+    def method_params(self, axis: str | None) -> dict[str, Any]:
+        """The method's parameters on a dataset: ``method_kwargs`` and its noise axis.
+
+        The dataset's ``axis`` is added where it applies (:func:`with_dataset_axis`).
+
+        Parameters
+        ----------
+        axis : str or None
+            The dataset's axis.
+
+        Returns
+        -------
+        dict
+            A new dict (what the record's ``method_kwargs`` holds).
+        """
+        return with_dataset_axis(self.info, dict(self.method_kwargs), axis)
+
+    def create_method(self, params: dict[str, Any], *, work_dir: str | None, progress: bool):
+        """Call the method's registered factory: its parameters and the common keywords.
+
+        ``seed``, ``profile``, ``max_minutes``, ``progress`` and ``work_dir`` are part of
+        the :class:`~structnoise.methods.Denoiser` contract: every registered factory,
+        also a plugin's, accepts them.
+
+        Parameters
+        ----------
+        params : dict
+            :meth:`method_params`.
+        work_dir : str or None
+            The method's scratch folder.
+        progress : bool
+            Let the method show its own progress bars.
+
+        Returns
+        -------
+        Denoiser
+        """
+        from structnoise.methods import get_entry
+
+        return get_entry(self.cell.method).factory(
+            **params,
+            seed=self.cell.cell_seed,
+            profile=self.profile,
+            max_minutes=self.method_minutes,
+            progress=progress,
+            work_dir=work_dir,
+        )
+
 
 def curve_marks(max_steps: int | None, n_marks: int, explicit: list[int] | None) -> list[int]:
     """The steps at which a cell is evaluated during training, below its budget.

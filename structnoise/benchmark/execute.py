@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from structnoise.benchmark.cells import with_dataset_axis
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.memory import PeakMemory
 from structnoise.benchmark.records import (
@@ -250,7 +249,6 @@ def execute_cell(
     dict
         The cell's record (``status`` is ``ok``, ``failed`` or ``skipped``).
     """
-    from structnoise.methods import get_entry
     from structnoise.utils import seed_everything
 
     cell, info = plan.cell, plan.info
@@ -265,13 +263,12 @@ def execute_cell(
             finished=now(),
         )
         return rec
-    method_kwargs = with_dataset_axis(info, rec["method_kwargs"], dataset.axis)
+    method_kwargs = rec["method_kwargs"] = plan.method_params(dataset.axis)
     work_dir = work_path(run_dir, plan.cell_id)
     phase, method, mem = "create", None, PeakMemory()
     t_fit = t_den = math.nan
     shared = _shared_fit_key(plan, method_kwargs)
     try:
-        entry = get_entry(cell.method)
         seed_everything(cell.cell_seed)
         with mem:
             if shared in _FITS:  # only the denoise options differ: reuse the fitted model
@@ -279,7 +276,7 @@ def execute_cell(
                 rec.update(train)  # the shared training's clock (its curve marks stay there)
                 rec["fit_shared"] = True
             else:
-                method = _create(entry, plan, method_kwargs, work_dir, progress)
+                method = _create(plan, method_kwargs, work_dir, progress)
                 phase = "fit"
                 t0 = time.perf_counter()
                 if hasattr(method, "get_params"):  # every parameter, defaults included
@@ -367,16 +364,9 @@ def _shared_fit_key(plan: CellPlan, method_kwargs: dict) -> tuple | None:
     )
 
 
-def _create(entry, plan: CellPlan, method_kwargs, work_dir, progress):
-    """Call the method's factory with its parameters and the common keywords."""
-    method = entry.factory(
-        **method_kwargs,
-        seed=plan.cell.cell_seed,
-        profile=plan.profile,
-        max_minutes=plan.method_minutes,
-        progress=progress,
-        work_dir=str(work_dir),
-    )
+def _create(plan: CellPlan, method_kwargs, work_dir, progress):
+    """The cell's method, named as the cell names it."""
+    method = plan.create_method(method_kwargs, work_dir=str(work_dir), progress=progress)
     try:
         method.name = plan.cell.method
     except AttributeError:  # pragma: no cover
