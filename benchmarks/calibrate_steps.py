@@ -87,7 +87,7 @@ def run_cell(method: str, dataset: str, steps: int, run_dir: Path) -> dict:
         }
     )
     (plan,) = plan_cells(cfg)
-    rec = execute_cell(plan, cfg, load_dataset(cfg, dataset), run_dir)
+    rec = execute_cell(plan, load_dataset(cfg, dataset), run_dir)
     if rec["status"] != "ok":
         raise RuntimeError(f"{method} at {steps} steps: {rec.get('reason')}")
     return rec
@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
     args = parser.parse_args(argv)
 
-    from structnoise.benchmark.results import _versions
-    from structnoise.provenance import commit_label, cpu_model, portable_command
+    from structnoise.provenance import commit_label, cpu_model, package_versions, portable_command
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit_label(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "packages": _versions(),
+        "packages": package_versions(),
         "dataset": args.dataset,
         "note": args.note,
     }

@@ -4,15 +4,11 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from structnoise.datasets.analysis import (
-    AxisProposal,
-    autocorrelation,
-    noise_residual,
-    plot_noise_analysis,
-    propose_axis,
-    variance_vs_signal,
-)
-from structnoise.datasets.synthetic import checkerboard, stripe, structured_noise
+from structnoise.datasets.analysis import plot_noise_analysis
+from structnoise.datasets.axis_proposal import AxisProposal, propose_axis
+from structnoise.datasets.checkerboard_noise import checkerboard
+from structnoise.datasets.noise_stats import autocorrelation, noise_residual, variance_vs_signal
+from structnoise.datasets.synthetic import stripe, structured_noise
 
 
 @pytest.fixture

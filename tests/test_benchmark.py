@@ -12,17 +12,15 @@ import pytest
 import tifffile
 import yaml
 
-from structnoise.benchmark.config import (
-    ConfigError,
-    RunConfig,
-    expand_cells,
-    load_config,
-    parse_method_string,
-    shipped_configs,
-)
+from structnoise.benchmark.cells import expand_cells, plan_cells
+from structnoise.benchmark.config import load_config, shipped_configs
+from structnoise.benchmark.errors import ConfigError
 from structnoise.benchmark.memory import PeakMemory
+from structnoise.benchmark.methodspec import parse_method_string
 from structnoise.benchmark.results import COLUMNS, read_table
-from structnoise.benchmark.runner import plan_cells, run, validate_names
+from structnoise.benchmark.runner import run
+from structnoise.benchmark.schema import RunConfig
+from structnoise.benchmark.validation import validate_names
 from structnoise.utils import derive_seed
 
 # Fake methods, written to a plugin file so that subprocesses (resume test, submitit
@@ -329,7 +327,7 @@ def test_shipped_configs_parse():
 
 
 def test_unknown_names_list_what_exists(plugin):
-    from structnoise.benchmark.runner import import_plugins
+    from structnoise.benchmark.validation import import_plugins
 
     import_plugins([plugin])
     cfg = load_config({"methods": ["fake-blur", "nope"], "datasets": ["embedded-stripe"]})
@@ -432,7 +430,9 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
 
 
 def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
-    from structnoise.benchmark.runner import execute_cell, import_plugins, load_dataset
+    from structnoise.benchmark.execute import execute_cell
+    from structnoise.benchmark.loading import load_dataset
+    from structnoise.benchmark.validation import import_plugins
     from structnoise.methods import registry
 
     import_plugins([plugin])
@@ -461,7 +461,7 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
         for name in plans:
             entry = registry.get_entry(name)
             registry.register(name, info=entry.info, replace=True)(spy(entry))
-        recs = {name: execute_cell(plan, cfg, ds, tmp_path / "run") for name, plan in plans.items()}
+        recs = {name: execute_cell(plan, ds, tmp_path / "run") for name, plan in plans.items()}
     assert all(r["status"] == "ok" for r in recs.values()), recs
     # supervised: training split only
     assert created["fake-care"].n_fit == 6
@@ -663,8 +663,8 @@ def test_shipped_configs_name_existing_methods_and_datasets(name):
 
 
 def test_paper_table_and_dataset_defaults_use_existing_names():
-    from structnoise.benchmark.runner import package_dataset_params, registered_datasets
     from structnoise.benchmark.tables import paper_table1
+    from structnoise.benchmark.validation import registered_datasets
     from structnoise.methods import list_methods
 
     paper = paper_table1()
@@ -673,10 +673,17 @@ def test_paper_table_and_dataset_defaults_use_existing_names():
     assert set(paper["dataset"]) <= datasets
     analogues = {d for x in paper["analogue_datasets"] if x for d in x.split(";")}
     assert analogues == {"embedded-stripe", "embedded-checkerboard"} <= datasets
-    defaults = package_dataset_params()
-    assert set(defaults) <= set(list_methods())
-    assert {d for per in defaults.values() for d in per} <= datasets
-    assert defaults["sn2v"]["embedded-checkerboard"] == {"span": "full"}
+    from structnoise.methods import method_info
+
+    named = {
+        d
+        for m in list_methods()
+        for per_profile in method_info(m).dataset_defaults.values()
+        for d in per_profile
+    }
+    assert named <= datasets
+    sn2v = method_info("sn2v").dataset_defaults["*"]
+    assert sn2v["embedded-checkerboard"] == {"span": "full"}
 
 
 def test_shipped_smoke_config_on_real_data(tmp_path):

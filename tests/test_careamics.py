@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from structnoise import methods
+from structnoise.datasets.checkerboard_noise import checkerboard
 from structnoise.datasets.noise_stats import propose_span
-from structnoise.datasets.synthetic import checkerboard, structured_noise
+from structnoise.datasets.synthetic import structured_noise
 from structnoise.methods.unet import PROFILES
 from structnoise.metrics import psnr
 

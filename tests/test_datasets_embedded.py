@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from structnoise.datasets import embedded
+from structnoise.datasets.catalog import dataset_axis, get_entry
 from structnoise.datasets.embedded import (
     TEST_SOURCES,
     TRAIN_SOURCES,
@@ -42,6 +43,9 @@ def test_embedded_dataset(loader, axis, psnr_range, tmp_path):
     noisy_psnr = psnr_stack(ds.test_clean, ds.test_noisy).mean()
     assert psnr_range[0] < noisy_psnr < psnr_range[1]
     assert ds.citation and ds.licence and ds.description
+    # the catalogue's entry is written from the same table as the loader
+    entry = get_entry(ds.name)
+    assert entry.loader is loader and entry.axis == ds.axis == dataset_axis(ds.name)
     # cached under $STRUCTNOISE_DATA (set per test by conftest), written atomically
     path = cache_path(ds.name)
     assert path.exists() and str(path).startswith(os.environ["STRUCTNOISE_DATA"])

@@ -150,8 +150,10 @@ def run_command(
 
     The config's plugins are imported (run) as Python code: trust a config like a script.
     """
-    from structnoise.benchmark.config import PROFILE_CONFIGS, ConfigError, load_config
+    from structnoise.benchmark.config import load_config
+    from structnoise.benchmark.errors import ConfigError
     from structnoise.benchmark.runner import run
+    from structnoise.benchmark.schema import PROFILE_CONFIGS
     from structnoise.interrupt import Interrupted, interruptible
 
     if profile is not None and profile not in PROFILE_CONFIGS:

@@ -25,7 +25,6 @@ to pass a list as a single value, wrap it in another list.
 
 This module reads configurations (:func:`load_config`, :func:`shipped_configs`); the
 schema is :mod:`.schema`, method strings :mod:`.methodspec`, the cells :mod:`.cells`.
-Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -36,45 +35,11 @@ from typing import Any
 
 import yaml
 
-from structnoise.benchmark.cells import (
-    Cell,
-    canonical_params,
-    cell_seed,
-    expand_cells,
-    method_label,
-)
 from structnoise.benchmark.errors import ConfigError
-from structnoise.benchmark.methodspec import MethodSpec, parse_method_string, split_top_level
 from structnoise.benchmark.schema import (
-    DEFAULT_N_SAMPLES,
-    PROFILE_CONFIGS,
-    SCHEMA_VERSION,
-    Executor,
     LocalDataset,
     RunConfig,
-    SlurmOptions,
 )
-
-__all__ = [
-    "DEFAULT_N_SAMPLES",
-    "PROFILE_CONFIGS",
-    "SCHEMA_VERSION",
-    "Cell",
-    "ConfigError",
-    "Executor",
-    "LocalDataset",
-    "MethodSpec",
-    "RunConfig",
-    "SlurmOptions",
-    "canonical_params",
-    "cell_seed",
-    "expand_cells",
-    "load_config",
-    "method_label",
-    "parse_method_string",
-    "shipped_configs",
-    "split_top_level",
-]
 
 
 def shipped_configs() -> dict[str, Path]:

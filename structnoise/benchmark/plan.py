@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from structnoise.benchmark.cells import CellPlan, plan_cells, with_dataset_axis
+from structnoise.benchmark.cells import CellPlan, plan_cells
 from structnoise.benchmark.schema import LocalDataset
 from structnoise.benchmark.validation import import_plugins, validate_names
 
@@ -225,8 +225,6 @@ def describe_cells(cfg: RunConfig) -> list[CellDescription]:
     ConfigError
         For unknown method or dataset names.
     """
-    from structnoise.methods import get_entry
-
     validate_names(cfg, before_plugins=True)
     import_plugins(cfg.plugins)
     validate_names(cfg)
@@ -236,19 +234,10 @@ def describe_cells(cfg: RunConfig) -> list[CellDescription]:
         cell = plan.cell
         if cell.dataset not in axes:
             axes[cell.dataset] = dataset_axis_of(cfg, cell.dataset)
-        kwargs = with_dataset_axis(plan.info, dict(plan.method_kwargs), axes[cell.dataset])
+        kwargs = plan.method_params(axes[cell.dataset])
         desc = CellDescription(plan)
         try:
-            method = get_entry(cell.method).factory(
-                **kwargs,
-                seed=cell.cell_seed,
-                profile=cfg.profile,
-                max_minutes=plan.max_minutes
-                if plan.max_steps is not None
-                else plan.spec.max_minutes,
-                progress=False,
-                work_dir=None,
-            )
+            method = plan.create_method(kwargs, work_dir=None, progress=False)
             resolve: Callable[[], dict] | None = getattr(method, "resolved_params", None)
             resolve = resolve or getattr(method, "get_params", None)
             settings = dict(resolve()) if resolve is not None else dict(kwargs)

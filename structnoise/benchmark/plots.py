@@ -172,19 +172,19 @@ def budget_label(rows: pd.DataFrame) -> str:
 
 # --------------------------------------------------------------------------- Fig. 5
 def _residual(noisy: np.ndarray, clean: np.ndarray | None) -> np.ndarray:
-    from structnoise.datasets.analysis import noise_residual
+    from structnoise.datasets.noise_stats import noise_residual
 
     return np.asarray(noise_residual(noisy, clean), dtype=np.float64)
 
 
 def _autocorr(residual: np.ndarray, max_lag: int = MAX_LAG) -> np.ndarray:
-    from structnoise.datasets.analysis import autocorrelation
+    from structnoise.datasets.noise_stats import autocorrelation
 
     return np.asarray(autocorrelation(residual, max_lag=max_lag), dtype=np.float64)
 
 
 def _variance_curve(noisy: np.ndarray, clean: np.ndarray) -> pd.DataFrame:
-    from structnoise.datasets.analysis import variance_vs_signal
+    from structnoise.datasets.noise_stats import variance_vs_signal
 
     return variance_vs_signal(noisy, clean)
 

@@ -58,6 +58,7 @@ from structnoise.benchmark.runfolder import (
     write_text,
 )
 from structnoise.benchmark.tables import build_table1, final_rows
+from structnoise.metrics import get_metric, metric_order
 from structnoise.utils import atomic_path, remove_stale_temps
 
 #: At most this many method panels in a Fig. 3 grid.
@@ -325,7 +326,8 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
     if out["skipped"]:
         lines += ["## Not drawn", ""] + [f"- {m}" for m in out["skipped"]] + [""]
     final = final_rows(table)
-    cells = final[final["metric"] == "psnr"].drop_duplicates("cell_id")
+    first = get_metric((metric_order(final["metric"]) or ["psnr"])[0])  # the table's column
+    cells = final[final["metric"] == first.name].drop_duplicates("cell_id")
     if cells.empty:
         cells = final.drop_duplicates("cell_id")
     short = cells[cells["short"].fillna(False).astype(bool)] if "short" in cells else cells[:0]
@@ -343,13 +345,14 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
     lines += [
         "## Cells",
         "",
-        "| method | dataset | seed | status | PSNR | steps | budget | stopped by | train CPU s "
+        f"| method | dataset | seed | status | {first.title} | steps | budget | stopped by | "
+        "train CPU s "
         "| train s | threads | fit s | denoise s | peak RSS MB | device |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
         "| --- |",
     ]
     for r in cells.itertuples():
-        value = "" if pd.isna(r.value) else f"{r.value:.2f}"
+        value = "" if pd.isna(r.value) else f"{r.value:.{first.decimals}f}"
         status = r.status if r.status == Status.OK else f"{r.status}: {r.reason[:80]}"
         flag = " (short)" if getattr(r, "short", False) is True else ""
         lines.append(

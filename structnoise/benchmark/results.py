@@ -12,8 +12,8 @@ cell_id                   the cell (method, params, dataset, seed, settings hash
 method, params, label     registered name, grid parameters (JSON), ``name[k=v]``
 dataset, seed, cell_seed  dataset name, repetition, the seed the method got
 profile                   smoke / quick / paper
-metric, value             ``psnr`` (dB), ``ssim``, ``microssim``: the mean over the
-                          test images (:mod:`structnoise.metrics`); NaN unless ok
+metric, value             a metric of :data:`structnoise.metrics.METRICS` (e.g.
+                          ``psnr``, dB) and its mean over the test images; NaN unless ok
 n_images                  number of test images scored
 fit_s, denoise_s          seconds spent in ``fit`` and ``denoise``
 peak_rss_mb, peak_gpu_mb  peak memory of the cell (see :mod:`.memory`)
@@ -291,22 +291,3 @@ def read_table(run_dir: str | os.PathLike) -> pd.DataFrame:
         f"{run_dir} holds no results table ({TABLE_PARQUET} or {TABLE_CSV}); "
         "is it a folder written by `structnoise run`?"
     )
-
-
-# The provenance file lives in its own module; these names stay importable from here.
-from structnoise.benchmark.provenance_file import (  # noqa: E402
-    _versions,
-    package_versions,
-    write_provenance,
-)
-
-__all__ = [
-    "COLUMNS",
-    "build_table",
-    "package_versions",
-    "read_table",
-    "table_records",
-    "write_provenance",
-    "write_table",
-    "_versions",
-]

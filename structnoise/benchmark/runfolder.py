@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ from typing import Any
 import numpy as np
 
 from structnoise.benchmark.errors import ConfigError
+from structnoise.provenance import (
+    ROOT,
+    git_state,
+    machine_info,
+    package_versions,
+    portable_argv,
+)
 from structnoise.utils import atomic_path, remove_stale_temps
 
 #: The file that marks a structnoise run folder: written first when a run folder is
@@ -305,3 +313,53 @@ def prepare_run_dir(cfg, *, echo=None) -> tuple[Path, str]:
     write_json(meta_path, meta)
     write_text(config_path, text)
     return run_dir, meta["run_id"]
+
+
+def write_provenance(
+    run_dir: Path, cfg, run_id: str, *, finished: bool, wall_s: float | None = None
+) -> Path:
+    """Write ``provenance.json``: git commit, package versions, machine and config.
+
+    Written when a call of ``structnoise run`` starts (a new entry of ``calls``) and when
+    it ends; the probing is :mod:`structnoise.provenance`'s.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    cfg : RunConfig
+        The configuration of this call.
+    run_id : str
+        The run id.
+    finished : bool
+        False when the run starts, True when it ends.
+    wall_s : float, optional
+        Wall time of the call (when finished).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = run_dir / PROVENANCE_FILE
+    previous: dict[str, Any] = {}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = {}
+    calls = previous.get("calls", [])
+    if not finished:
+        calls.append({"started": now(), "argv": portable_argv(sys.argv)})
+    elif calls:
+        calls[-1].update(finished=now(), wall_s=wall_s)
+    data = {
+        "run_id": run_id,
+        # the checkout's folder name, not its path
+        "git": {"source": ROOT.name, **git_state(ROOT)},
+        "packages": package_versions(),
+        "machine": machine_info(),
+        "config": cfg.model_dump(mode="json"),
+        "calls": calls,
+    }
+    write_json(path, data)
+    return path

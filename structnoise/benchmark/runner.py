@@ -16,8 +16,6 @@ of the folder, also those of earlier calls with other methods (see
 A run folder is marked by ``run.json`` (with the run id, written first); ``run`` refuses
 an output folder that is neither empty nor a run folder (:func:`check_run_folder`), and
 keeps an earlier, different ``config.yaml`` as ``config.<n>.yaml``.
-
-The names that earlier versions defined here are importable from here still.
 """
 
 from __future__ import annotations
@@ -28,68 +26,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from structnoise.benchmark.cells import CellPlan, package_dataset_params, plan_cells
+from structnoise.benchmark.cells import CellPlan, plan_cells
 from structnoise.benchmark.choices import Executor, Status
-from structnoise.benchmark.config import ConfigError, RunConfig, load_config
-from structnoise.benchmark.execute import execute_cell, fit_inputs
-from structnoise.benchmark.loading import (
-    limit_test_images,
-    load_dataset,
-    load_for_run,
-    save_example,
-)
+from structnoise.benchmark.config import load_config
+from structnoise.benchmark.execute import execute_cell
+from structnoise.benchmark.loading import load_dataset, load_for_run
 from structnoise.benchmark.progress import RunProgress
-from structnoise.benchmark.records import base_record, skipped_record
+from structnoise.benchmark.records import skipped_record
 from structnoise.benchmark.runfolder import (
-    RUN_KIND,
-    RUN_MARKER,
-    RunFolderError,
     check_run_folder,
-    is_run_folder,
     prepare_run_dir,
     read_records,
-    record_path,
-    write_json,
+    write_provenance,
     write_record,
 )
-from structnoise.benchmark.slurm import run_cell_job, run_slurm
-from structnoise.benchmark.validation import import_plugins, registered_datasets, validate_names
+from structnoise.benchmark.schema import RunConfig
+from structnoise.benchmark.validation import import_plugins, validate_names
 from structnoise.threads import use_threads
 
 #: The statuses of a cell record, in the order the run's counts list them.
 STATUSES = tuple(Status)
-
-__all__ = [
-    "RUN_KIND",
-    "RUN_MARKER",
-    "STATUSES",
-    "CellPlan",
-    "ConfigError",
-    "RunFolderError",
-    "RunProgress",
-    "RunResult",
-    "base_record",
-    "check_run_folder",
-    "execute_cell",
-    "fit_inputs",
-    "import_plugins",
-    "is_run_folder",
-    "limit_test_images",
-    "load_dataset",
-    "package_dataset_params",
-    "plan_cells",
-    "prepare_run_dir",
-    "read_records",
-    "record_path",
-    "registered_datasets",
-    "run",
-    "run_cell_job",
-    "save_example",
-    "skipped_record",
-    "validate_names",
-    "write_json",
-    "write_record",
-]
 
 
 @dataclass
@@ -164,7 +120,7 @@ def run(
     The config's ``plugins`` are imported, i.e. run, as Python code: a configuration
     (and a run folder's ``config.yaml``) is to be trusted like a script.
     """
-    from structnoise.benchmark.results import build_table, write_provenance, write_table
+    from structnoise.benchmark.results import build_table, write_table
 
     t_start = time.perf_counter()
     if isinstance(config, RunConfig):
@@ -200,6 +156,8 @@ def run(
 
     try:
         if cfg.executor == Executor.SLURM and todo:
+            from structnoise.benchmark.slurm import run_slurm  # submitit's job arrays
+
             run_slurm(cfg, run_dir, todo, bar, on_finish, threads=threads)
         else:
             use_threads(threads)
@@ -293,7 +251,7 @@ def _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress) -> None:
         bar.start(index[plan.cell_id], plan)
         t0 = time.perf_counter()
         if current is None:
-            rec = skipped_record(plan, cfg, reason or "dataset unavailable")
+            rec = skipped_record(plan, reason or "dataset unavailable")
         else:
-            rec = execute_cell(plan, cfg, current, run_dir, progress=progress)
+            rec = execute_cell(plan, current, run_dir, progress=progress)
         on_finish(plan, rec, time.perf_counter() - t0)

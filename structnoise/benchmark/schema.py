@@ -149,8 +149,8 @@ class RunConfig(BaseModel):
         Options of the slurm executor.
     dataset_params : dict
         ``{method: {dataset: {param: value}}}`` defaults a method gets on a dataset
-        (e.g. SN2V's mask per dataset); merged over the package's defaults
-        (``structnoise/benchmark/dataset_params.yaml``); the cell's own params win.
+        (e.g. another SN2V mask); merged over the method's own per-dataset defaults
+        (``MethodInfo.dataset_defaults``); the cell's own params win.
     save_denoised : bool
         Write each cell's denoised test images as TIFF (needed by the Fig. 3 grids).
     download : bool

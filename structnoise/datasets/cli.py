@@ -166,7 +166,8 @@ def analyze_command(
     ] = False,
 ) -> None:
     """Report the structured-noise axis: first line `axis: horizontal|vertical|none`."""
-    from structnoise.datasets.analysis import figure_paths, plot_noise_analysis, propose_axis
+    from structnoise.datasets.analysis import figure_paths, plot_noise_analysis
+    from structnoise.datasets.axis_proposal import propose_axis
     from structnoise.io import read_stack
     from structnoise.utils import check_output_file
 

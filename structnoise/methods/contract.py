@@ -85,9 +85,11 @@ class MethodInfo:
         ``structnoise train --rf`` sets.
     dataset_defaults : dict
         Parameters the method takes on a named dataset in a profile, as
-        ``{profile: {dataset: {parameter: value}}}`` (e.g. DVLAE's per-dataset paper
-        settings); the benchmark passes them to every cell of that profile and dataset,
-        under the configuration's ``dataset_params`` and the cell's own parameters.
+        ``{profile: {dataset: {parameter: value}}}``, profile ``"*"`` for every profile
+        (e.g. SN2V's mask per dataset, DVLAE's per-dataset paper settings); the
+        benchmark passes them to every cell of that profile and dataset (a profile's
+        entry over ``"*"``), under the configuration's ``dataset_params`` and the cell's
+        own parameters. The one place per-dataset defaults of a method live.
     snapshots : bool
         ``fit`` honours the method's ``snapshot_hook`` attribute: with
         ``method.snapshot_hook = (steps, fn, "steps")`` (or ``(minutes, fn)``),

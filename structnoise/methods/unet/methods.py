@@ -43,6 +43,22 @@ N2V_INFO = MethodInfo(
     denoise_options=("tile", "tile_overlap"),
     snapshots=True,
 )
+#: SN2V's masks as in the paper (supplement 1.3), on every profile: 4 pixels each side of
+#: the target along the noise axis (span 9) for Convallaria A/B, Mouse Actin and
+#: FFHQ-Stripe (and embedded-stripe, the same noise model); whole columns for
+#: FFHQ-Checkerboard (and embedded-checkerboard); a single pixel (plain N2V) for the
+#: unstructured Mouse Nuclei. The mask's axis comes from the dataset.
+SN2V_SPANS: dict[str, dict[str, int | str]] = {
+    "convallaria-a": {"span": 9},
+    "convallaria-b": {"span": 9},
+    "mouse-actin": {"span": 9},
+    "ffhq-stripe": {"span": 9},
+    "embedded-stripe": {"span": 9},
+    "ffhq-checkerboard": {"span": "full"},
+    "embedded-checkerboard": {"span": "full"},
+    "mouse-nuclei": {"span": 1},
+}
+
 SN2V_INFO = MethodInfo(
     description="structured Noise2Void (careamics): blind spot plus a 1-D mask of `span` "
     "pixels along the noise axis",
@@ -52,6 +68,7 @@ SN2V_INFO = MethodInfo(
     paper_name="SN2V",
     denoise_options=("tile", "tile_overlap"),
     snapshots=True,
+    dataset_defaults={"*": SN2V_SPANS},
 )
 CARE_INFO = MethodInfo(
     description="CARE (careamics): supervised UNet trained on (noisy, clean) pairs",
