@@ -22,7 +22,6 @@ Validation and the model test run offline: the description is built with
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -147,6 +146,7 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
     from structnoise.methods import load
+    from structnoise.methods.base import read_method_json
     from structnoise.methods.bmz_compat import patch_bioimageio
     from structnoise.methods.export_files import (
         cover,
@@ -161,7 +161,7 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     model_dir, out = Path(model_dir), Path(out)
     if out.suffix != ".zip":
         raise ExportError(f"the package must be a .zip file, got {out.name}")
-    meta = json.loads((model_dir / "method.json").read_text())
+    meta = read_method_json(model_dir)
     if meta.get("method") not in EXPORTABLE:
         raise _refuse(str(meta.get("method")), "it has no one-pass network")
     model = load(model_dir)
