@@ -102,7 +102,7 @@ class Normalisation:
                 continue
             if not isinstance(source, dict) or mean not in source:
                 if group:
-                    raise ValueError(f"method.json: extra.norm must hold mean and std, got {source!r}")
+                    raise ValueError(f"method.json: extra.norm must hold mean and std: {source!r}")
                 continue
             values = []
             for key in (mean, std):
@@ -112,7 +112,7 @@ class Normalisation:
                 values.append(float(value))
             if not (np.isfinite(values).all() and values[1] > 0):
                 raise ValueError(
-                    f"method.json: the normalisation needs a finite mean and a std > 0, got {values}"
+                    f"method.json: the normalisation needs a finite mean and std > 0: {values}"
                 )
             return cls(*values)
         raise KeyError("norm: the saved model has no normalisation")
