@@ -28,7 +28,7 @@ import numpy as np
 import typer
 
 from structnoise._cli_util import fail
-from structnoise._validate import NoiseAxis
+from structnoise._validate import NoiseAxis, as_stack
 from structnoise.methods.contract import Mode, Profile
 
 #: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
@@ -242,8 +242,8 @@ def train_command(
             extra={**_parse_set(set_), **({"direct": True} if direct else {})},
             progress=progress,
         )
-        x = read_stack(noisy, axes)
-        c = read_stack(clean, axes) if clean is not None else None
+        x = as_stack(read_stack(noisy, axes), name=str(noisy))[0]
+        c = as_stack(read_stack(clean, axes), name=str(clean))[0] if clean is not None else None
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     if c is not None and not info.needs_clean and info.clean_use == "none":
@@ -340,6 +340,7 @@ def denoise_command(
     try:
         arr, found = read_image(input_path, axes)
         stack, layout = to_stack(arr, found)
+        as_stack(stack, name=str(input_path))  # NaN, infinite or huge values, named by file
         x = stack[0] if layout.was_2d else stack
         with _warnings_to_stderr():
             result = np.asarray(_denoise(model, x, options, declared), dtype=np.float32)
