@@ -20,9 +20,13 @@ _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 #: What numpy (``tofile``) and torch (``torch.save``) say when a write stops short.
 _SHORT_WRITE = re.compile(
-    r"\d+ requested and \d+ written|unexpected pos|PytorchStreamWriter failed|file write failed",
+    r"\d+ requested and \d+ written|unexpected pos|PytorchStreamWriter failed|file write failed"
+    r"|No space left on device|Disk quota exceeded",
     re.IGNORECASE,
 )
+
+#: The same for errors that carry no errno (pyarrow's, for one).
+_READ_ONLY = re.compile(r"Permission denied|Read-only file system", re.IGNORECASE)
 
 
 def fail(reason: str | BaseException) -> typer.Exit:
@@ -69,7 +73,7 @@ def describe_unhandled(exc: BaseException) -> str:
                 f"the disk is full{at} ({what}): free some space (or choose another output "
                 "folder) and run the command again"
             )
-        if exc.errno in _NOT_WRITABLE:
+        if exc.errno in _NOT_WRITABLE or _READ_ONLY.search(str(exc)):
             at = f"{where}: " if where else ""
             return (
                 f"{at}{what}: the folder is not writable (read-only or not yours); copy the "
