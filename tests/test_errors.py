@@ -418,3 +418,79 @@ def test_a_million_cell_plan_is_refused_at_once(tmp_path):
     )
     line = _error(out)
     assert code == 2 and "11,000 cells" in line and "10,000 one run takes" in line, line
+
+
+def test_synth_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    """numpy's short write carries no errno ("100000 requested and 7096 written")."""
+    import structnoise.io as io
+
+    def short(*args, **kwargs):
+        raise OSError("100000 requested and 7096 written")
+
+    monkeypatch.setattr(io, "write_tiff", short)
+    src = _tif(tmp_path / "c.tif", shape=(64, 64))
+    code, out = _cli("synth", "stripe", src, tmp_path / "s.tif")
+    line = _error(out)
+    assert code == 1 and "the disk is full" in line, line
+    assert not (tmp_path / "s.tif").exists()
+
+
+@pytest.fixture(scope="module")
+def n2v_model(tmp_path_factory) -> Path:
+    """A saved n2v model (smoke profile: a few steps)."""
+    root = tmp_path_factory.mktemp("n2v")
+    src = _tif(root / "in.tif", shape=(4, 64, 64))
+    code, out = _cli(
+        "train", "n2v", src, "--out", root / "m", "--profile", "smoke", "--no-progress"
+    )
+    assert code == 0, out
+    return root / "m"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda d: _edit_file(
+                d / "unet.json",
+                lambda t: json.dumps({k: v for k, v in json.loads(t).items() if k != "conv_dims"}),
+            ),
+            "unet.json: not the settings of careamics' UNet",
+        ),
+        (lambda d: _edit_file(d / "unet.json", lambda t: "[1]"), "unet.json: expected a JSON"),
+        (
+            lambda d: _edit_file(d / "careamics_config.yml", lambda t: t[:200] + "\n  - ["),
+            "careamics_config.yml: not plain YAML",
+        ),
+        (
+            lambda d: _edit_file(
+                d / "careamics_config.yml",
+                lambda t: "x: !!python/object/apply:os.system ['echo owned']\n",
+            ),
+            "careamics_config.yml: not plain YAML",
+        ),
+        (
+            lambda d: _edit_file(
+                d / "method.json",
+                lambda t: json.dumps(
+                    {**json.loads(t), "extra": {**json.loads(t)["extra"], "norm": {"std": 0}}}
+                ),
+            ),
+            "extra.norm.std must be > 0",
+        ),
+    ],
+)
+def test_damaged_careamics_model_folder(tmp_path, n2v_model, damage, expected):
+    model = tmp_path / "m"
+    shutil.copytree(n2v_model, model)
+    damage(model)
+    src = _tif(tmp_path / "a.tif", shape=(64, 64))
+    code, out = _cli("denoise", model, src, tmp_path / "o.tif")
+    line = _error(out)
+    assert code == 1 and expected in line, line
+    assert not (tmp_path / "owned").exists()
+
+
+def _edit_file(path: Path, change) -> None:
+    path.write_text(change(path.read_text()))
