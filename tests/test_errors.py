@@ -494,3 +494,20 @@ def test_damaged_careamics_model_folder(tmp_path, n2v_model, damage, expected):
 
 def _edit_file(path: Path, change) -> None:
     path.write_text(change(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ('max_steps="abc"', "max_steps must be a positive whole number, got 'abc'"),
+        ("batch=2.5", "batch must be a positive whole number, got 2.5"),
+        ("patch=1073741824", "patch must be at most 4096"),
+        ("lr=NaN", "lr must be a positive number, got nan"),
+    ],
+)
+def test_careamics_settings_are_checked_by_type_and_range(tmp_path, setting, expected):
+    src = _tif(tmp_path / "in.tif", shape=(2, 64, 64))
+    code, out = _cli("train", "n2v", src, "--out", tmp_path / "m", "--set", setting)
+    line = _error(out)
+    assert code == 1 and expected in line, line
+    assert not (tmp_path / "m").exists()
