@@ -9,6 +9,7 @@ same kind of line, so that the ``structnoise`` command never prints a traceback
 from __future__ import annotations
 
 import errno
+import os
 import re
 
 import typer
@@ -24,6 +25,9 @@ _SHORT_WRITE = re.compile(
     r"|No space left on device|Disk quota exceeded",
     re.IGNORECASE,
 )
+
+#: The temporary names of :func:`structnoise.utils.atomic_path` (``.name.XXXX.tmp.ext``).
+_TEMP_NAME = re.compile(r"^\..+\.tmp(\.\w+)?$")
 
 #: The same for errors that carry no errno (pyarrow's, for one).
 _READ_ONLY = re.compile(r"Permission denied|Read-only file system", re.IGNORECASE)
@@ -66,6 +70,8 @@ def describe_unhandled(exc: BaseException) -> str:
     """
     if isinstance(exc, OSError):
         where = exc.filename if exc.filename is not None else None
+        if where is not None and _TEMP_NAME.match(os.path.basename(str(where))):
+            where = os.path.dirname(str(where)) or "."  # a temporary file: name its folder
         what = exc.strerror or _first_line(exc)
         if exc.errno in _DISK_FULL or _SHORT_WRITE.search(str(exc)):
             at = f" while writing {where}" if where else ""

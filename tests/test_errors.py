@@ -511,3 +511,12 @@ def test_careamics_settings_are_checked_by_type_and_range(tmp_path, setting, exp
     line = _error(out)
     assert code == 1 and expected in line, line
     assert not (tmp_path / "m").exists()
+
+
+def test_a_temporary_file_is_reported_as_its_folder():
+    """A read-only folder met while writing ``.name.XXXX.tmp.ext`` names the folder."""
+    from structnoise._cli_util import describe_unhandled
+
+    exc = PermissionError(errno.EROFS, "Read-only file system", "run/.config.1.yaml.ab12.tmp.yaml")
+    line = describe_unhandled(exc)
+    assert line.startswith("run: Read-only file system") and ".tmp" not in line, line
