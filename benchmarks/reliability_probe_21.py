@@ -431,7 +431,9 @@ def scenarios_21(p, slow: bool, run, sha_tree) -> None:
     rec = next((r / "cells").glob("gaussian__*.json"), None)
     if rec is not None:
         rec.write_text('{"cell_id": "gauss')
-        case("U", "report with a corrupt cell record", ["report", "rc"])
+        _, text = case("U", "report with a corrupt cell record", ["report", "rc"])
+        said = [ln for ln in text.splitlines() if "cannot be read" in ln or "Fig. 3" in ln]
+        p.rows[-1]["first_line"] = " / ".join(said)[:300] or p.rows[-1]["first_line"]
         p.rows[-1]["files"] = (
             f"fig3 files after: {sorted(x.name for x in r.glob('fig3_*')) or 'none'}"
         )
