@@ -520,3 +520,22 @@ def test_a_temporary_file_is_reported_as_its_folder():
     exc = PermissionError(errno.EROFS, "Read-only file system", "run/.config.1.yaml.ab12.tmp.yaml")
     line = describe_unhandled(exc)
     assert line.startswith("run: Read-only file system") and ".tmp" not in line, line
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "expected"),
+    [
+        ("dvlae-small", "lr=-1", "lr must be a finite number >= 0, got -1"),
+        ("dvlae-small", 'max_steps="x"', "max_steps must be a whole number >= 0, got 'x'"),
+        ("dvlae-small", "batch=1000000000", "batch must be at most 4096"),
+        ("dvlae-small", 'lr="1e-3"', "write 0.001"),
+        ("hdn", "max_steps=-5", "max_steps must be a whole number >= 0, got -5"),
+    ],
+)
+def test_ladder_vae_settings_are_checked_by_type_and_range(tmp_path, name, setting, expected):
+    src = _tif(tmp_path / "in.tif", shape=(2, 64, 64))
+    extra = ["--clean", src] if name == "hdn" else []  # hdn calibrates on clean images
+    code, out = _cli("train", name, src, "--out", tmp_path / "m", "--set", setting, *extra)
+    line = _error(out)
+    assert code == 1 and expected in line, line
+    assert not (tmp_path / "m").exists()
