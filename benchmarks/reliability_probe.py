@@ -505,8 +505,8 @@ def main() -> None:
     for r in probe.rows:
         cells = [
             r["row"],
-            r["scenario"],
-            f"`{r['command']}`",
+            r["scenario"].replace("|", "\\|"),
+            f"`{r['command']}`".replace("|", "\\|"),
             str(r["exit"]),
             r["first_line"].replace("|", "\\|"),
             r["files"].replace("|", "\\|"),
