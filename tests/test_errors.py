@@ -422,13 +422,12 @@ def test_a_million_cell_plan_is_refused_at_once(tmp_path):
 
 def test_synth_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
     """numpy's short write carries no errno ("100000 requested and 7096 written")."""
-    import structnoise.io as io
+    src = _tif(tmp_path / "c.tif", shape=(64, 64))
 
     def short(*args, **kwargs):
         raise OSError("100000 requested and 7096 written")
 
-    monkeypatch.setattr(io, "write_tiff", short)
-    src = _tif(tmp_path / "c.tif", shape=(64, 64))
+    monkeypatch.setattr(tifffile, "imwrite", short)
     code, out = _cli("synth", "stripe", src, tmp_path / "s.tif")
     line = _error(out)
     assert code == 1 and "the disk is full" in line, line
