@@ -113,7 +113,7 @@ def scenarios_21(p, slow: bool, run, sha_tree) -> None:
                 p.note("21.1", "export --overwrite on a full disk", "not run: cannot mount tmpfs")
             else:
                 shutil.copy(w / "ok.zip", fs / "old.zip")
-                fill(fs, 128)
+                fill(fs, 8)
                 case(
                     "1",
                     "export --overwrite onto a valid old.zip, disk nearly full",

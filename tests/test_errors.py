@@ -538,3 +538,18 @@ def test_ladder_vae_settings_are_checked_by_type_and_range(tmp_path, name, setti
     line = _error(out)
     assert code == 1 and expected in line, line
     assert not (tmp_path / "m").exists()
+
+
+def test_denoise_on_a_full_disk_says_so_and_keeps_the_old_output(tmp_path, model, monkeypatch):
+    src = _tif(tmp_path / "a.tif")
+    old = _tif(tmp_path / "o.tif", seed=5)
+    before = old.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", full)
+    code, out = _cli("denoise", model, src, old, "--overwrite")
+    line = _error(out)
+    assert code == 1 and "o.tif" in line and "the disk is full" in line, line
+    assert old.read_bytes() == before

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from structnoise._cli_util import fail
+from structnoise._cli_util import describe_unhandled, fail
 from structnoise._validate import NoiseAxis, as_stack
 from structnoise.methods.contract import Mode, Profile
 
@@ -272,8 +272,10 @@ def train_command(
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise fail(f"could not save the model: {exc}") from None
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"could not save the model: {describe_unhandled(exc)}") from None
     try:
         summary = TrainSummary.from_dict(getattr(model, "train_summary", None))
     except (ValueError, TypeError):  # an outside method's summary in another form
@@ -350,8 +352,8 @@ def denoise_command(
         raise fail(str(exc)) from None
     try:
         write_tiff(output, result, found)
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"cannot write {output}: {describe_unhandled(exc)}") from None
     typer.echo(f"wrote {output} {tuple(result.shape)} float32 (axes {found})")
 
 

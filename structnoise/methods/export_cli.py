@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from structnoise._cli_util import fail
+from structnoise._cli_util import describe_unhandled, fail
 
 #: What ``bioimageio.spec`` accepts as a model's name (checked before any work).
 _NAME = re.compile(r"[A-Za-z0-9_+\- ()]{5,128}")
@@ -55,7 +55,9 @@ def export_command(
         export_model(model_dir, out, sample=image, name=name)
     except KeyError as exc:
         raise fail(str(exc.args[0] if exc.args else exc)) from None
-    except (OSError, ValueError, TypeError) as exc:
+    except OSError as exc:  # a full disk or a read-only folder among them
+        raise fail(describe_unhandled(exc)) from None
+    except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {out} (weights: torchscript, pytorch_state_dict)")
     if test:
