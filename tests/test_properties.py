@@ -253,20 +253,28 @@ def test_train_with_random_settings(workspace, data, key, value):
 # ------------------------------------------------------------------ damaged method.json
 @st.composite
 def damaged_json(draw, text: str):
-    """A saved method.json damaged: cut short, a value replaced, a key dropped, not JSON."""
-    how = draw(st.sampled_from(["truncate", "value", "drop", "garbage", "type"]))
+    """A saved method.json damaged: cut short, a value replaced, a key dropped, not JSON,
+    a bad ``data_range`` or a hand-edited ``sigma``."""
+    how = draw(st.sampled_from(["truncate", "value", "drop", "garbage", "type", "range", "sigma"]))
     if how == "truncate":
         return text[: draw(st.integers(0, len(text) - 1))]
     if how == "garbage":
         return draw(st.text(max_size=30))
     meta = json.loads(text)
+    if how == "range":  # data_range: [min, max] in a good file
+        meta["data_range"] = draw(st.lists(st.one_of(st.integers(-3, 3), st.floats()), max_size=3))
+        return json.dumps(meta, allow_nan=True)
+    if how == "sigma":  # a hand-edited setting: text, huge, negative, a list
+        meta["params"]["sigma"] = draw(st.sampled_from([1e12, "abc", -1.0, [1.0], 2.5, 0]))
+        return json.dumps(meta)
     if how == "type":
         return json.dumps(draw(JSONISH))
     keys = [("", k) for k in meta] + [("params", k) for k in meta["params"]]
+    keys += [("", "data_range"), ("", "format"), ("params", "sigma")]  # where values matter
     where, key = draw(st.sampled_from(keys))
     target = meta[where] if where else meta
     if how == "drop":
-        target.pop(key)
+        target.pop(key, None)
     else:
         target[key] = draw(JSONISH)
     return json.dumps(meta, allow_nan=True)
