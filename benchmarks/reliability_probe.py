@@ -28,6 +28,7 @@ import http.server
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import socket
@@ -74,8 +75,22 @@ def run(args: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str, 
     )
     text = (proc.stderr + proc.stdout).strip()
     lines = [ln for ln in text.splitlines() if ln.startswith(("error:", "warning:"))]
-    first = lines[0] if lines else (text.splitlines()[0] if text else "")
+    # a library's own warning (``file.py:12: SomeWarning: ...``) is not what we printed
+    ours = [ln for ln in text.splitlines() if ln.strip() and not LIBRARY_LINE.match(ln.strip())]
+    first = lines[0] if lines else (ours[0] if ours else "")
     return proc.returncode, first, text
+
+
+#: A line a library printed: its warnings (``path.py:12: UserWarning: ...``) and the source
+#: line Python shows under them.
+LIBRARY_LINE = re.compile(r"^(\S+\.py:\d+: \w*Warning|\S.*\.py\", line \d+|warnings\.warn)")
+#: Machine-local absolute paths, kept out of the committed table.
+LOCAL_PATH = re.compile(r"(?<![\w.])/(?:tmp|work|root|home|usr|opt)/[^\s'\"()\]]*")
+
+
+def scrub(text: str, work: Path) -> str:
+    """``text`` with the probe's folder as ``<tmp>`` and other local paths as ``<path>``."""
+    return LOCAL_PATH.sub("<path>", str(text).replace(str(work), "<tmp>"))
 
 
 def image(path: Path, shape=(2, 64, 64), scale=1.0, seed=0, **kw) -> Path:
@@ -483,6 +498,9 @@ def main() -> None:
             scenarios(probe, slow=not args.skip_slow)
         scenarios_21(probe, not args.skip_slow, run, sha_tree)
     meta = provenance()
+    for row in probe.rows:
+        for key in ("scenario", "command", "first_line", "files"):
+            row[key] = scrub(row[key], Path(tmp))
     (out / "probe.json").write_text(
         json.dumps({"provenance": meta, "rows": probe.rows}, indent=2) + "\n"
     )
