@@ -118,6 +118,49 @@ def cell_seed(base_seed: int, method: str, params: dict[str, Any], dataset: str,
     return derive_seed(base_seed, method, canonical_params(params), dataset, seed)
 
 
+#: Most cells one run may have: each cell trains or applies a method, so more is a
+#: mistake (a seed range typed too long); planning a million cells took minutes and GBs.
+MAX_CELLS = 10_000
+
+
+def check_cell_count(cfg: RunConfig) -> int:
+    """The number of cells ``cfg`` expands to, refused above :data:`MAX_CELLS`.
+
+    Counted without expanding (grids multiply out), so a huge configuration is refused
+    at once.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        Naming the count and its factors.
+    """
+    count = 0
+    entries = 0
+    for spec in cfg.methods:
+        combos = 1
+        for values in spec.params.values():
+            combos *= len(values) if isinstance(values, list) else 1
+        entries += combos
+        n_data = sum(spec.datasets is None or d in spec.datasets for d in cfg.dataset_names)
+        count += n_data * combos * len(cfg.seeds)
+    if count > MAX_CELLS:
+        raise ConfigError(
+            f"the configuration expands to {count:,} cells ({len(cfg.dataset_names)} datasets "
+            f"x {entries:,} method settings x {len(cfg.seeds):,} seeds), more than the "
+            f"{MAX_CELLS:,} one run takes; check the seeds and grids, or split it into "
+            "several runs"
+        )
+    return count
+
+
 def expand_cells(cfg: RunConfig) -> list[Cell]:
     """All cells of a run, dataset-major (so one dataset is in memory at a time).
 
@@ -135,6 +178,7 @@ def expand_cells(cfg: RunConfig) -> list[Cell]:
     ConfigError
         If two method entries produce the same cell.
     """
+    check_cell_count(cfg)
     cells: list[Cell] = []
     seen: set[tuple] = set()
     for dataset in cfg.dataset_names:

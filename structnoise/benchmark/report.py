@@ -54,6 +54,7 @@ from structnoise.benchmark.runfolder import (
     read_json,
     read_records,
     safe_name,
+    unreadable_records,
     write_json,
     write_text,
 )
@@ -174,6 +175,12 @@ def report(
         out["skipped"].append(fig4)
 
     all_records = merged.records if merged else read_records(run_dir)
+    for bad in unreadable_records(run_dir):
+        out["skipped"].append(
+            f"{bad.relative_to(run_dir)} cannot be read (damaged or edited), its cell is "
+            "left out of the figures: delete it and run `structnoise run` on this folder "
+            "again to re-run that cell"
+        )
     records = [all_records[c] for c in dict.fromkeys(table["cell_id"]) if c in all_records]
 
     # ---- Fig. 5
@@ -226,10 +233,14 @@ def report(
                     )
                 )
         if not example.exists() or not panels:
-            out["skipped"].append(
-                f"Fig. 3 grid skipped for {dataset}: no example image or no denoised images "
-                "(save_denoised) in the run"
+            why = (
+                f"no example image (examples/{example.name} is missing)"
+                if not example.exists()
+                else "no denoised images of its cells (save_denoised) in the run"
             )
+            out["skipped"].append(f"Fig. 3 grid skipped for {dataset}: {why}")
+            for old in run_dir.glob(f"fig3_{safe_name(dataset)}.*"):  # not this run's any more
+                old.unlink(missing_ok=True)
             continue
         result = plot_grid(
             example,

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from structnoise._cli_util import fail
+from structnoise._cli_util import describe_unhandled, fail
 from structnoise.datasets.catalog import DatasetKind, DatasetStatus
 from structnoise.datasets.synthetic import NoiseKind, Scaling
 
@@ -117,6 +117,7 @@ def synth_command(
     """Add the paper's synthetic stripe or checkerboard noise to clean images."""
     import numpy as np
 
+    from structnoise._validate import as_stack
     from structnoise.axes import to_stack
     from structnoise.datasets.synthetic import GENERATORS, scale_to_unit
     from structnoise.io import check_output_format, read_image, write_image
@@ -135,15 +136,40 @@ def synth_command(
             arr = arr.astype(np.float32).mean(axis=found.index("C"))
             found = found.replace("C", "")
         stack, layout = to_stack(arr, found)
+        as_stack(stack, name=str(clean))  # NaN, infinite or huge values, named by file
         unit = scale_to_unit(stack, scale.value)
+        warning = _scaling_warning(unit, scale.value)
+        if warning:
+            typer.echo(f"warning: {warning}", err=True)
         noisy = GENERATORS[kind.value](unit, np.random.default_rng(seed))
         write_image(out, layout.restore(noisy), found)
         if write_clean is not None:
             write_image(write_clean, layout.restore(unit.astype(np.float32)), found)
-    except (ValueError, OSError) as exc:
-        raise fail(exc) from exc
+    except ValueError as exc:
+        raise fail(exc) from None
+    except OSError as exc:  # a full disk, a read-only folder, a missing file
+        raise fail(describe_unhandled(exc)) from None
     typer.echo(
         f"wrote {out} ({kind.value} noise, shape {tuple(arr.shape)}, axes {found}, seed {seed})"
+    )
+
+
+def _scaling_warning(unit, mode: str) -> str | None:
+    """Why the scaled clean images make the paper's noise meaningless (None: they do not).
+
+    The paper's noise constants assume clean images in [0, 1]: far above it the noise is
+    negligible, far below it the noise buries the signal.
+    """
+    lo, hi = float(unit.min()), float(unit.max())
+    if hi > 2.0:
+        effect = "negligible next to the signal"
+    elif hi < 0.1 or lo < -1.0:
+        effect = "far stronger than the signal"
+    else:
+        return None
+    return (
+        f"after --scale {mode} the clean images span [{lo:.4g}, {hi:.4g}], not [0, 1] as the "
+        f"paper's noise constants assume: the noise will be {effect}; use --scale auto or minmax"
     )
 
 
@@ -166,6 +192,7 @@ def analyze_command(
     ] = False,
 ) -> None:
     """Report the structured-noise axis: first line `axis: horizontal|vertical|none`."""
+    from structnoise._validate import as_stack
     from structnoise.datasets.analysis import figure_paths, plot_noise_analysis
     from structnoise.datasets.axis_proposal import propose_axis
     from structnoise.io import read_stack
@@ -175,13 +202,15 @@ def analyze_command(
         if plot is not None:
             for fig in figure_paths(plot):
                 check_output_file(fig, [noisy, clean], overwrite=overwrite)
-        x = read_stack(noisy, axes)
-        c = read_stack(clean, axes) if clean is not None else None
+        x = as_stack(read_stack(noisy, axes), name=str(noisy))[0]
+        c = as_stack(read_stack(clean, axes), name=str(clean))[0] if clean is not None else None
         proposal = propose_axis(x, c)
         if plot is not None:
             plot_noise_analysis(x, c, path=plot, max_lag=max_lag)
-    except (ValueError, OSError) as exc:
-        raise fail(exc) from exc
+    except ValueError as exc:
+        raise fail(exc) from None
+    except OSError as exc:
+        raise fail(describe_unhandled(exc)) from None
     typer.echo(str(proposal))
     if plot is not None:
         typer.echo("figure: " + ", ".join(str(p) for p in figure_paths(plot)))
