@@ -92,7 +92,9 @@ def _title(metric: str) -> str:
     return METRIC_TITLES.get(metric, metric)
 
 
-def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
+def _summary(
+    table: pd.DataFrame, metrics: list[str], merged: bool, untrained: set = frozenset()
+) -> str:
     t = final_rows(table)
     rows = []
     for dataset, by_dataset in t.groupby("dataset", sort=False):
@@ -103,7 +105,8 @@ def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
             best = means.idxmax() if len(means) else None
         for label, group in by_dataset.groupby("label", sort=False):
             ok = group[(group["status"] == Status.OK) & group["value"].notna()]
-            cells = [_text(dataset), _text(label)]
+            mark = " †" if (dataset, label) in untrained else ""
+            cells = [_text(dataset), _text(f"{label}{mark}")]
             if merged:
                 cells.append(_text(", ".join(dict.fromkeys(group["run"].astype(str)))))
             for metric in metrics:
@@ -309,6 +312,8 @@ def write_html(
     *,
     compared: list[dict] | None = None,
     dropped: list[str] | None = None,
+    sections: list[str] | None = None,
+    untrained: set[tuple[str, str]] | None = None,
 ) -> Path:
     """Write ``report.html`` into the run folder.
 
@@ -327,6 +332,11 @@ def write_html(
         :func:`structnoise.benchmark.compare.describe_runs` of a comparison.
     dropped : list of str, optional
         Cells left out of a comparison.
+    sections : list of str, optional
+        HTML sections placed after the results summary (plateau verdicts, paired
+        comparison, Fig. 5 numbers, protocol: :mod:`.evidence`).
+    untrained : set of (dataset, label), optional
+        Cells not trained to plateau: marked † in the results summary.
 
     Returns
     -------
@@ -340,8 +350,11 @@ def write_html(
         '<h2 id="sec-summary">Results</h2>',
         "<p>Mean and sample sd over the seeds whose cell succeeded (final evaluation of "
         "each cell); best mean PSNR per dataset in bold. Click a column header to sort.</p>",
-        _summary(table, metrics, merged),
+        _summary(table, metrics, merged, untrained or set()),
     ]
+    if untrained:
+        body.append("<p>† not trained to plateau (see below): left out of the rankings.</p>")
+    body += list(sections or [])
     figures = _figures(out)
     if figures:
         body += ['<h2 id="sec-figures">Figures</h2>', *figures]
