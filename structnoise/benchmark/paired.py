@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from structnoise.benchmark.protocols import protocol_of
+
 #: Bootstrap resamples of the pairs.
 N_BOOTSTRAP = 2000
 #: The seed of the bootstrap (results are reproducible).
@@ -134,9 +136,11 @@ def paired_comparisons(records: list[dict], metric: str = "psnr") -> list[Paired
     -------
     list of PairedDiff
         In record order; empty when the run has no reference cell. Pairs need the same
-        seed and the same number of test images in both cells.
+        seed, the same number of test images and the same protocol in both cells (a
+        held-out method is compared with the held-out reference).
     """
     scores = _per_image(records, metric)
+    protocol = {(str(r["dataset"]), str(r["label"])): protocol_of(r) for r in records}
     refs = [
         key
         for key in dict.fromkeys((str(r["dataset"]), str(r["label"])) for r in records)
@@ -146,7 +150,7 @@ def paired_comparisons(records: list[dict], metric: str = "psnr") -> list[Paired
     for dataset, ref in refs:
         ref_scores = scores[(dataset, ref)]
         for (d, label), by_seed in scores.items():
-            if d != dataset or label == ref:
+            if d != dataset or label == ref or protocol[(d, label)] != protocol[(dataset, ref)]:
                 continue
             seeds = sorted(
                 s for s in by_seed if s in ref_scores and by_seed[s].shape == ref_scores[s].shape

@@ -332,7 +332,7 @@ def format_plan(cfg: RunConfig, cells: list[CellDescription]) -> list[str]:
     for i, d in enumerate(cells, 1):
         c = d.plan.cell
         lines.append(
-            f"[{i}/{len(cells)}] {c.label} on {c.dataset}, seed {c.seed} "
+            f"[{i}/{len(cells)}] {d.plan.label} on {c.dataset}, seed {c.seed} "
             f"(cell seed {c.cell_seed}, id {d.plan.cell_id})"
         )
         # a denoise option (e.g. the run's n_samples) replaces the method's parameter

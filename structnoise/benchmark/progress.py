@@ -49,10 +49,10 @@ class RunProgress:
         if getattr(plan, "max_steps", None) is not None:
             budget = f", training budget {plan.max_steps} steps"
         self.write(
-            f"[{index}/{self.total}] {plan.cell.label} on {plan.cell.dataset}, "
+            f"[{index}/{self.total}] {plan.label} on {plan.cell.dataset}, "
             f"seed {plan.cell.seed}{budget} (run eta {self._eta()})"
         )
-        self.bar.set_postfix_str(f"now {plan.cell.label}/{plan.cell.dataset}, eta {self._eta()}")
+        self.bar.set_postfix_str(f"now {plan.label}/{plan.cell.dataset}, eta {self._eta()}")
 
     def finish(self, plan: CellPlan, rec: dict, seconds: float) -> None:
         """Count a finished cell."""
