@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The budget settings: an entry that sets one of them takes none from the configuration.
+BUDGET_KEYS = ("max_steps", "max_minutes", "marks")
 #: The settings a ``--methods`` entry takes from the configuration's entry.
 INHERITED = ("max_steps", "max_minutes", "marks", "denoise", "save_model", "sample_noise")
 
@@ -113,9 +115,13 @@ def inherit_budgets(
         data["name"], data["params"] = spec.name, spec.params
         source = _source_entry(known, spec)
         if source is not None:
+            asked = spec.model_fields_set & set(BUDGET_KEYS)
             for key in INHERITED:
-                if key not in spec.model_fields_set and key in source.model_fields_set:
-                    data[key] = getattr(source, key)
+                if key in spec.model_fields_set or key not in source.model_fields_set:
+                    continue
+                if asked and key in BUDGET_KEYS:
+                    continue  # the user's own budget replaces the configuration's
+                data[key] = getattr(source, key)
         elif "max_steps" not in data and "max_minutes" not in data:
             steps = calibrated_steps(spec.name, profile)
             if steps is not None:
