@@ -215,15 +215,24 @@ PACKAGE_DATA = (
 def write_package_data(steps_json: dict, path: Path) -> None:
     """Write the measured rates as the package's ``steps_per_minute.json`` (atomically).
 
-    Methods measured before and not in this measurement keep their earlier rate.
+    Methods measured before and not in this measurement keep their earlier rate (and
+    their measurement stays listed in ``sources``).
     """
     from structnoise.benchmark.step_rates import rates_from_measurement
     from structnoise.utils import atomic_path
 
     data = rates_from_measurement(steps_json)
     if path.exists():
-        earlier = json.loads(path.read_text()).get("rates") or {}
-        data["rates"] = {**earlier, **data["rates"]}
+        old = json.loads(path.read_text())
+        data["rates"] = {**(old.get("rates") or {}), **data["rates"]}
+        kept = []
+        for src in old.get("sources") or []:
+            methods = [
+                m for m in src.get("methods") or [] if m not in data["sources"][0]["methods"]
+            ]
+            if methods:
+                kept.append(dict(src, methods=methods))
+        data["sources"] = kept + data["sources"]
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {path}")

@@ -22,24 +22,25 @@ RATES_FILE = "steps_per_minute.json"
 
 @lru_cache(maxsize=1)
 def calibration() -> dict:
-    """The shipped calibration: ``{"source": {...}, "rates": {method: steps per minute}}``.
+    """The shipped calibration: ``{"sources": [...], "rates": {method: steps per minute}}``.
 
     Returns
     -------
     dict
-        Empty ``rates`` when the file is missing (a source checkout before calibration).
+        ``sources``: the measurements (commit, CPU, command, methods) the rates come
+        from; empty ``rates`` when the file is missing.
     """
     path = resources.files("structnoise.benchmark") / RATES_FILE
     try:
         data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return {"source": {}, "rates": {}}
+        return {"sources": [], "rates": {}}
     rates = {
         str(k): float(v)
         for k, v in (data.get("rates") or {}).items()
         if isinstance(v, int | float) and v > 0
     }
-    return {"source": data.get("source") or {}, "rates": rates}
+    return {"sources": list(data.get("sources") or []), "rates": rates}
 
 
 def steps_per_minute(method: str) -> float | None:
@@ -68,7 +69,8 @@ def rates_from_measurement(steps_json: dict) -> dict:
     Returns
     -------
     dict
-        ``{"source": {commit, cpu, cpu_count, command}, "rates": {method: rate}}``.
+        ``{"sources": [{commit, cpu, cpu_count, dataset, command, methods}],
+        "rates": {method: rate}}``.
     """
     meta = steps_json.get("meta") or {}
     rates = {
@@ -77,4 +79,5 @@ def rates_from_measurement(steps_json: dict) -> dict:
         if row.get("idle_steps_per_minute")
     }
     source = {k: meta.get(k) for k in ("commit", "cpu", "cpu_count", "dataset", "command")}
-    return {"source": source, "rates": rates}
+    source["methods"] = sorted(rates)
+    return {"sources": [source], "rates": rates}
