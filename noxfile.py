@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``.
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s docs``, ``nox -s bench``.
 
 Sessions run in the current environment (``venv_backend="none"``): install the project
 first with the README's command. Creating a fresh virtualenv per session would download
@@ -17,8 +17,15 @@ def tests(session):
 
 @nox.session(venv_backend="none")
 def lint(session):
-    session.run("ruff", "check", "structnoise", "tests", "noxfile.py", "benchmarks")
-    session.run("ruff", "format", "--check", "structnoise", "tests", "noxfile.py", "benchmarks")
+    paths = ["structnoise", "tests", "noxfile.py", "benchmarks", "docs", "README.md"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(venv_backend="none")
+def docs(session):
+    """The documentation site (mkdocs.yml): every link and API reference must resolve."""
+    session.run("mkdocs", "build", "--strict")
 
 
 @nox.session(venv_backend="none")
