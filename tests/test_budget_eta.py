@@ -89,7 +89,7 @@ def test_an_unlisted_calibrated_method_gets_its_minutes_in_steps():
     minutes = method_info("care").budgets["quick"]
     assert entry["max_steps"] == _round2(rate * minutes) == calibrated_steps("care", "quick")
     # no calibrated rate, or no minutes in the profile: the method's own defaults
-    assert calibrated_steps("dvlae-large", "quick") is None
+    assert calibrated_steps("not-a-method", "quick") is None
     assert calibrated_steps("dvlae-small", "paper") is None
     assert calibrated_steps("gaussian", "quick") is None
     assert [_round2(x) for x in (2207.5, 2360.4, 1515.5, 496.4, 0.4)] == [2200, 2400, 1500, 500, 1]
@@ -99,12 +99,18 @@ def test_the_shipped_rates_are_the_calibration_files():
     """Package data written by calibrate_steps.py from results/calibration/steps.json."""
     from pathlib import Path
 
-    measured = Path(__file__).parents[1] / "results" / "calibration" / "steps.json"
-    if not measured.exists():
+    folder = Path(__file__).parents[1] / "results" / "calibration"
+    files = [folder / "steps.json", folder / "large" / "steps.json"]
+    if not all(f.exists() for f in files):
         pytest.skip("no results/calibration in this checkout")
-    expected = rates_from_measurement(json.loads(measured.read_text()))
-    assert calibration()["rates"] == expected["rates"]
-    assert expected["rates"]["dvlae-small"] == pytest.approx(198.4, abs=0.1)
+    expected = {}
+    for f in files:
+        expected.update(rates_from_measurement(json.loads(f.read_text()))["rates"])
+    assert calibration()["rates"] == expected
+    assert expected["dvlae-small"] == pytest.approx(198.4, abs=0.1)
+    # every rate's measurement is named
+    named = [m for src in calibration()["sources"] for m in src["methods"]]
+    assert sorted(named) == sorted(expected)
 
 
 # ------------------------------------------------------------------ ETA
