@@ -54,6 +54,7 @@ from structnoise.benchmark.runfolder import (
 )
 from structnoise.benchmark.slurm import run_cell_job, run_slurm
 from structnoise.benchmark.validation import import_plugins, registered_datasets, validate_names
+from structnoise.threads import use_threads
 
 #: The statuses of a cell record, in the order the run's counts list them.
 STATUSES = tuple(Status)
@@ -124,6 +125,7 @@ def run(
     *,
     progress: bool = True,
     retry: bool = False,
+    threads: int | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Run a benchmark: every cell of ``config``, resuming what an earlier call recorded.
@@ -137,6 +139,9 @@ def run(
     retry : bool
         Re-run cells recorded as ``failed`` or ``skipped`` (finished ``ok`` cells are
         always reused).
+    threads : int, optional
+        CPU threads of each cell (default: :func:`structnoise.threads.use_threads`'s
+        choice; the slurm executor's local jobs divide the cores among them).
     **overrides
         Configuration keys to replace (as the CLI flags do).
 
@@ -194,8 +199,9 @@ def run(
 
     try:
         if cfg.executor == Executor.SLURM and todo:
-            run_slurm(cfg, run_dir, todo, bar, on_finish)
+            run_slurm(cfg, run_dir, todo, bar, on_finish, threads=threads)
         else:
+            use_threads(threads)
             _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress)
     finally:
         bar.close()

@@ -69,6 +69,7 @@ from structnoise.datasets.data_registry import (
     recorded_file,
     recorded_hashes,
 )
+from structnoise.progress import download_progress
 
 __all__ = [
     "ARCHIVE_MEMBERS",
@@ -193,7 +194,7 @@ def fetch_file(
         retry_if_failed=max(int(retries), 0),
     )
     try:
-        path = Path(pup.fetch(name, progressbar=progress))
+        path = Path(pup.fetch(name, progressbar=download_progress(name) if progress else False))
     except ValueError as exc:
         if "hash" not in str(exc).lower():
             raise
