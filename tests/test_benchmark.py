@@ -61,8 +61,8 @@ FAKES = textwrap.dedent(
     class FakeAR(BaseDenoiser):
         """Blur whose width depends on rf; samples; can draw a new noisy image."""
 
-        info = MethodInfo(description="fake dvlae", samples=True, uses_axis=True,
-                          budgets=BUDGETS)
+        info = MethodInfo(description="fake dvlae", denoise_options=("n_samples",),
+                          uses_axis=True, budgets=BUDGETS)
 
         def __init__(self, *, rf=4, axis="horizontal", **kw):
             super().__init__(rf=rf, axis=axis, **kw)
@@ -96,7 +96,7 @@ FAKES = textwrap.dedent(
 
 
     class FakeCare(BaseDenoiser):
-        info = MethodInfo(description="fake supervised", needs_clean=True, budgets=BUDGETS)
+        info = MethodInfo(description="fake supervised", clean_use="target", budgets=BUDGETS)
 
         def _fit(self, x, clean, val):
             _log("fake-care", self.seed)
@@ -112,18 +112,12 @@ FAKES = textwrap.dedent(
     class FakeHDN(FakeCare):
         """Clean images only for a noise model; learns from extra noisy images too."""
 
-        info = MethodInfo(description="fake hdn", needs_clean=True, budgets=BUDGETS,
+        info = MethodInfo(description="fake hdn", budgets=BUDGETS,
                           clean_use="calibration", extra_noisy=True)
 
         def fit(self, noisy, clean=None, *, val=None, extra_noisy=None):
             self.n_extra = None if extra_noisy is None else len(extra_noisy)
             return super().fit(noisy, clean, val=val)
-
-
-    class FakeLegacy(FakeHDN):
-        """Declared before clean_use existed: needs_clean only (read as clean_use target)."""
-
-        info = MethodInfo(description="fake old plugin", needs_clean=True, budgets=BUDGETS)
 
 
     class FakeFail(BaseDenoiser):
@@ -150,7 +144,7 @@ FAKES = textwrap.dedent(
 
 
     for name, cls in (("fake-blur", FakeBlur), ("fake-ar", FakeAR), ("fake-care", FakeCare),
-                      ("fake-hdn", FakeHDN), ("fake-legacy", FakeLegacy), ("fake-fail", FakeFail),
+                      ("fake-hdn", FakeHDN), ("fake-fail", FakeFail),
                       ("fake-kill", FakeKill)):
         register(name, info=cls.info)(cls)
     '''
@@ -447,7 +441,7 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
             plugin,
             datasets,
             tmp_path / "run",
-            methods=["fake-care", "fake-hdn", "fake-legacy", "fake-ar"],
+            methods=["fake-care", "fake-hdn", "fake-ar"],
             seeds=[0],
             max_test_images=2,
         )
@@ -476,9 +470,6 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
     # training pairs plus the noisy test images
     assert created["fake-hdn"].n_fit == 6 and created["fake-hdn"].n_extra == 2
     assert recs["fake-hdn"]["fit_call"] == "fit(train_noisy, train_clean, extra_noisy=test_noisy)"
-    # declared before clean_use (needs_clean only): as "target", whatever fit could take
-    assert created["fake-legacy"].n_fit == 6 and created["fake-legacy"].n_extra is None
-    assert recs["fake-legacy"]["fit_call"] == "fit(train_noisy, train_clean)"
     # unsupervised: every noisy image (train + the 2 kept test images)
     assert created["fake-ar"].n_fit == 8
     assert created["fake-ar"].axis == "horizontal"
@@ -500,15 +491,15 @@ def test_fit_inputs_follow_the_declaration_only():
     )
     calls = [
         (MethodInfo(), ("all",)),
-        (MethodInfo(clean_use="target", needs_clean=True), ("tn", "tc")),
-        (MethodInfo(clean_use="calibration", needs_clean=True), ("tn", "tc")),
-        (MethodInfo(needs_clean=True), ("tn", "tc")),  # an old plugin
+        (MethodInfo(clean_use="target"), ("tn", "tc")),
+        (MethodInfo(clean_use="calibration"), ("tn", "tc")),
     ]
     for info, args in calls:
         assert fit_inputs(info, ds)[:2] == (args, {})
-    info = MethodInfo(clean_use="calibration", extra_noisy=True, needs_clean=True)
+    info = MethodInfo(clean_use="calibration", extra_noisy=True)
+    assert info.needs_clean and not info.samples
     assert fit_inputs(info, ds)[:2] == (("tn", "tc"), {"extra_noisy": "te"})
-    # clean images used when there are some, not needed: every noisy image otherwise
+    # a dataset without clean training images: every noisy image
     info = MethodInfo(clean_use="calibration", extra_noisy=True)
     assert fit_inputs(info, SimpleNamespace(**{**vars(ds), "train_clean": None}))[0] == ("all",)
 

@@ -25,7 +25,7 @@ from structnoise.utils import derive_seed
 if TYPE_CHECKING:
     from structnoise.benchmark.methodspec import MethodSpec
     from structnoise.benchmark.schema import RunConfig
-    from structnoise.methods.base import MethodInfo
+    from structnoise.methods import MethodInfo
 
 
 def canonical_params(params: dict[str, Any]) -> str:

@@ -17,6 +17,8 @@ import math
 
 import pandas as pd
 
+from structnoise.utils import markdown_escape
+
 
 def distinguishable(a: pd.Series, b: pd.Series) -> bool | None:
     """Whether two summary rows differ beyond their seed spread (None: too few seeds).
@@ -95,12 +97,14 @@ def claims_markdown(
             rows = ok[ok["dataset"] == d]
             if len(rows) < 2:
                 continue
+            rows = rows.assign(label=rows["label"].map(markdown_escape))
             chain, claims = ranking_chain(rows, 2 if metric == "psnr" else 3)
+            name = markdown_escape(d)
             if claims:
-                lines.append(f"- {d}, {metric}: {chain}")
+                lines.append(f"- {name}, {metric}: {chain}")
             else:
                 lines.append(
-                    f"- {d}, {metric}: no ranking claimed (fewer than two seeds for some "
+                    f"- {name}, {metric}: no ranking claimed (fewer than two seeds for some "
                     f"method); means in order: {chain}"
                 )
     if not lines:

@@ -155,6 +155,8 @@ def run_command(
 ) -> None:
     """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1.
 
+    Exits with status 1 when no cell succeeded (every one failed or was skipped).
+
     The config's plugins are imported (run) as Python code: trust a config like a script.
     """
     from structnoise.benchmark.config import PROFILE_CONFIGS, ConfigError, load_config
@@ -215,6 +217,14 @@ def run_command(
     if table1.exists():
         typer.echo("")
         typer.echo(table1.read_text())
+    if counts["ok"] == 0 and counts["failed"] + counts["skipped"] > 0:
+        typer.echo(
+            f"error: no cell succeeded ({counts['failed']} failed, {counts['skipped']} "
+            f"skipped); the reasons are in {result.run_dir / 'cells'} (`reason`); fix them "
+            "and run again with --retry",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def report_command(

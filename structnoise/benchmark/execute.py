@@ -62,27 +62,6 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- fit contract
-def clean_use_of(info) -> str:
-    """What ``fit`` does with clean images, as the method declares it.
-
-    Methods declared before ``MethodInfo.clean_use`` existed say only ``needs_clean``:
-    ``needs_clean`` with ``clean_use == "none"`` is read as ``"target"``.
-
-    Parameters
-    ----------
-    info : MethodInfo
-        The method's declaration.
-
-    Returns
-    -------
-    {"none", "target", "calibration"}
-    """
-    use = getattr(info, "clean_use", "none")
-    if use == "none" and info.needs_clean:
-        return "target"
-    return use
-
-
 def fit_inputs(info, dataset, protocol: str = "paper") -> tuple[tuple, dict, str]:
     """What a cell passes to ``fit``, and a description of the call for the record.
 
@@ -95,16 +74,13 @@ def fit_inputs(info, dataset, protocol: str = "paper") -> tuple[tuple, dict, str
       methods do while the clean test images stay unseen; else
       ``fit(train_noisy, train_clean)``.
 
-    A method that uses clean images without needing them (``needs_clean`` False) gets
-    ``fit(all noisy images)`` on a dataset without clean training images.
-
     Under the ``held-out`` protocol (:mod:`.protocols`) no test image reaches ``fit``:
     unsupervised methods get ``fit(train_noisy)`` and ``extra_noisy`` is not passed.
 
     Parameters
     ----------
     info : MethodInfo
-        The method's declaration (``clean_use``, ``extra_noisy``, ``needs_clean``).
+        The method's declaration (``clean_use``, ``extra_noisy``).
     dataset : NoisyDataset
         The cell's dataset.
     protocol : {"paper", "held-out"}
@@ -120,7 +96,7 @@ def fit_inputs(info, dataset, protocol: str = "paper") -> tuple[tuple, dict, str
     ValueError
         For a ``clean_use`` that is none of the three.
     """
-    use = clean_use_of(info)
+    use = info.clean_use
     if use not in ("none", "target", "calibration"):
         raise ValueError(
             f"MethodInfo.clean_use {use!r} is not one of 'none', 'target', 'calibration'"

@@ -140,7 +140,7 @@ def train_summary_fields(method) -> dict[str, Any]:
     -------
     dict
     """
-    from structnoise.methods.summary import TrainSummary
+    from structnoise.methods import TrainSummary
 
     raw = getattr(method, "train_summary", None)
     summary = raw if isinstance(raw, TrainSummary) else TrainSummary.from_dict(raw)
@@ -234,3 +234,45 @@ def dataset_fingerprint(dataset) -> str:
         digest.update(repr(a.shape).encode())
         digest.update(a.tobytes())
     return digest.hexdigest()[:16]
+
+
+def settings_changed(plan: CellPlan, rec: dict[str, Any]) -> str | None:
+    """Which of a cell's settings its record does not match (None: all match).
+
+    The method, its parameters (a record also holds the dataset's ``axis`` where the
+    method takes it), the denoise options and the step budget; a key that a record of
+    an earlier version does not have is not compared (the cell id already names every
+    setting, see :func:`~.cells.plan_cells`; this check guards against records edited
+    or copied between folders).
+
+    Parameters
+    ----------
+    plan : CellPlan
+        The cell as this run plans it.
+    rec : dict
+        Its record (read from JSON).
+
+    Returns
+    -------
+    str or None
+        A short name of what differs.
+    """
+    import json
+
+    def plain(value: Any) -> Any:  # as the record holds it
+        return json.loads(json.dumps(value, default=str))
+
+    planned = plain(dict(plan.method_kwargs))
+    recorded = rec.get("method_kwargs", planned)
+    if not isinstance(recorded, dict):
+        return "method parameters"
+    extra = set(recorded) - set(planned)
+    if extra - {"axis"} or any(recorded.get(k) != v for k, v in planned.items()):
+        return "method parameters"
+    if "denoise_options" in rec and plain(plan.denoise_options) != rec["denoise_options"]:
+        return "denoise options"
+    if "max_steps" in rec and getattr(plan, "max_steps", None) != rec["max_steps"]:
+        return "step budget"
+    if plan.cell.method != rec.get("method"):
+        return "method"
+    return None

@@ -50,6 +50,7 @@ from structnoise.benchmark.runfolder import (
     RUN_MARKER,
     TABLE1_MD,
     example_path,
+    is_run_folder,
     noise_sample_relpath,
     read_json,
     read_records,
@@ -58,7 +59,7 @@ from structnoise.benchmark.runfolder import (
     write_text,
 )
 from structnoise.benchmark.tables import build_table1, final_rows
-from structnoise.utils import atomic_path
+from structnoise.utils import atomic_path, remove_stale_temps
 
 #: At most this many method panels in a Fig. 3 grid.
 MAX_GRID_PANELS = 12
@@ -130,6 +131,8 @@ def report(
     run_dir = Path(run_dir)
     say = echo or (lambda _msg: None)
     out: dict = {"skipped": []}
+    if is_run_folder(run_dir):  # what an interrupted run or report left half-written
+        remove_stale_temps(run_dir)
     # ---- the table: the run's own, or merged with other runs (structnoise report --with)
     merged = None
     if with_runs:

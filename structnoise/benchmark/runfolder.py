@@ -25,6 +25,7 @@ This module imports no other module of :mod:`structnoise.benchmark` except the l
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from structnoise.benchmark.errors import ConfigError
-from structnoise.utils import atomic_path
+from structnoise.utils import atomic_path, remove_stale_temps
 
 #: The file that marks a structnoise run folder: written first when a run folder is
 #: created (every structnoise version has written it, with a ``run_id``).
@@ -145,6 +146,8 @@ def read_records(run_dir: Path) -> dict[str, dict]:
     """
     records = {}
     for path in sorted((Path(run_dir) / CELLS_DIR).glob("*.json")):
+        if path.name.startswith("."):  # a temporary file, not a record
+            continue
         try:
             rec = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -212,6 +215,12 @@ def check_run_folder(path: str | Path) -> None:
         With a one-line message.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise RunFolderError(
+            f"refusing to write the run into {path}: it is a symbolic link to "
+            f"{os.readlink(path)}, which is missing; create that folder or give --out "
+            "another folder"
+        )
     if not path.exists():
         return
     if not path.is_dir():
@@ -267,6 +276,7 @@ def prepare_run_dir(cfg, *, echo=None) -> tuple[Path, str]:
     run_dir = cfg.out_dir
     check_run_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(run_dir)  # what an interrupted run or report left half-written
     meta_path = run_dir / RUN_MARKER
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())

@@ -185,6 +185,7 @@ def run(
     records = read_records(run_dir)
     keep = (Status.OK,) if retry else STATUSES
     done = {p.cell_id for p in plans if records.get(p.cell_id, {}).get("status") in keep}
+    done -= changed_cells(cfg, [p for p in plans if p.cell_id in done], records, notes.append)
     todo = [p for p in plans if p.cell_id not in done]
     bar = RunProgress(plans, done, progress)
     for msg in notes:
@@ -226,6 +227,59 @@ def run(
             print(msg, file=sys.stderr)
             reports = {"error": msg}
     return RunResult(run_dir, run_id, table, counts, time.perf_counter() - t_start, reports)
+
+
+def changed_cells(cfg, plans: list[CellPlan], records: dict, echo) -> set[str]:
+    """The recorded cells whose data or settings are no longer those of this run.
+
+    A record keeps its dataset's fingerprint (:func:`~.records.dataset_fingerprint`) and
+    its method's settings; each dataset with recorded cells is loaded (one at a time)
+    and fingerprinted again, and every cell whose data or settings changed is re-run
+    (its record replaced). A dataset that cannot be loaded now is not checked (its
+    cells are then skipped or re-run when they are).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration.
+    plans : list of CellPlan
+        The cells that have a record this run would reuse.
+    records : dict
+        ``{cell_id: record}``.
+    echo : callable
+        Where to say which cells are re-run and why.
+
+    Returns
+    -------
+    set of str
+        The ids of the cells to run again.
+    """
+    from structnoise.benchmark.records import dataset_fingerprint, settings_changed
+
+    changed: set[str] = set()
+    for plan in plans:
+        why = settings_changed(plan, records[plan.cell_id])
+        if why is not None:
+            changed.add(plan.cell_id)
+            echo(f"re-running {plan.cell_id}: its {why} changed since it was recorded")
+    by_dataset: dict[str, list[CellPlan]] = {}
+    for plan in plans:
+        if records[plan.cell_id].get("dataset_fingerprint") and plan.cell_id not in changed:
+            by_dataset.setdefault(plan.cell.dataset, []).append(plan)
+    for name, cells in by_dataset.items():
+        try:
+            now = dataset_fingerprint(load_dataset(cfg, name))
+        except Exception:  # noqa: BLE001 - unavailable now: its cells say so when they run
+            continue
+        stale = [p for p in cells if records[p.cell_id]["dataset_fingerprint"] != now]
+        if stale:
+            changed.update(p.cell_id for p in stale)
+            echo(
+                f"re-running {len(stale)} cell(s) of dataset {name!r}: its test images "
+                f"changed since they were recorded (fingerprint "
+                f"{records[stale[0].cell_id]['dataset_fingerprint']}, now {now})"
+            )
+    return changed
 
 
 def _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from structnoise.benchmark.choices import Status
+from structnoise.utils import markdown_escape
 
 
 def paper_table1() -> pd.DataFrame:
@@ -311,12 +312,12 @@ def _row_cells(summary, dataset: str, labels, fmt) -> list[str]:
 
 
 def _markdown(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -> str:
-    header = "| dataset | " + " | ".join(labels) + " |"
+    header = "| dataset | " + " | ".join(markdown_escape(x) for x in labels) + " |"
     sep = "| --- | " + " | ".join("---" for _ in labels) + " |"
     lines = [header, sep]
     for d in datasets:
         cells = _row_cells(summary, d, labels, _MarkdownCell(decimals))
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+        lines.append(f"| {markdown_escape(d)} | " + " | ".join(cells) + " |")
     note = (
         f"{title}, mean ± std over {n_seeds} seed(s) (no ± with one seed); best per row "
         "in bold"
@@ -333,7 +334,11 @@ def _markdown(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -
             "out of the rankings (see the plateau verdicts)."
         )
     problems = summary[summary["status"].isin([Status.FAILED.value, Status.SKIPPED.value])]
-    extra = [f"- {r.label} on {r.dataset}: {r.status} ({r.reason})" for r in problems.itertuples()]
+    extra = [
+        f"- {markdown_escape(r.label)} on {markdown_escape(r.dataset)}: {r.status} "
+        f"({markdown_escape(r.reason)})"
+        for r in problems.itertuples()
+    ]
     return "\n".join(lines) + "\n\n" + note + ("\n\n" + "\n".join(extra) if extra else "") + "\n"
 
 
@@ -346,6 +351,12 @@ _TEX = {
     "$": r"\$",
     "{": r"\{",
     "}": r"\}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "\n": " ",
 }
 
 
@@ -426,13 +437,13 @@ def _ranking(
                 )
             continue
         rows = default[(default["dataset"] == d) & default["method"].isin(common)]
-        chain, claims = ranking_chain(rows.assign(label=rows["method"]))
-        paper_order = sorted(common, key=lambda m: -ref[m])
+        chain, claims = ranking_chain(rows.assign(label=rows["method"].map(markdown_escape)))
+        paper_order = [markdown_escape(m) for m in sorted(common, key=lambda m: -ref[m])]
         tau = kendalltau([ours[m] for m in common], [ref[m] for m in common]).statistic
         pname = direct["paper_dataset"].iloc[0]
         ours_line = chain if claims else f"no ranking claimed (one seed); means in order: {chain}"
         out.append(
-            f"- **{d}** vs the paper's *{pname}* ({kind}):\n"
+            f"- **{markdown_escape(d)}** vs the paper's *{pname}* ({kind}):\n"
             f"  - ours: {ours_line}\n"
             f"  - paper: {' > '.join(paper_order)}\n"
             f"  - Kendall's tau of the means over {len(common)} methods: {tau:+.2f}" + note

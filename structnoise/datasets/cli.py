@@ -78,7 +78,9 @@ def synth_command(
     clean: Annotated[
         Path, typer.Argument(help="Clean images: a TIFF stack (N, Y, X), an image or a folder.")
     ],
-    out: Annotated[Path, typer.Argument(help="Where to write the noisy float32 TIFF.")],
+    out: Annotated[
+        Path, typer.Argument(help="Where to write the noisy float32 images (.tif or .npy).")
+    ],
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same noise).")] = 0,
     scale: Annotated[
         Scaling,
@@ -117,13 +119,15 @@ def synth_command(
 
     from structnoise.axes import to_stack
     from structnoise.datasets.synthetic import GENERATORS, scale_to_unit
-    from structnoise.io import read_image, write_tiff
+    from structnoise.io import check_output_format, read_image, write_image
     from structnoise.utils import check_output_file, same_file
 
     try:
         check_output_file(out, [clean], overwrite=overwrite)
+        check_output_format(out)
         if write_clean is not None:
             check_output_file(write_clean, [clean], overwrite=overwrite)
+            check_output_format(write_clean)
             if same_file(write_clean, out):
                 raise ValueError(f"--write-clean and OUT are the same file {out}")
         arr, found = read_image(clean, axes)
@@ -133,9 +137,9 @@ def synth_command(
         stack, layout = to_stack(arr, found)
         unit = scale_to_unit(stack, scale.value)
         noisy = GENERATORS[kind.value](unit, np.random.default_rng(seed))
-        write_tiff(out, layout.restore(noisy), found)
+        write_image(out, layout.restore(noisy), found)
         if write_clean is not None:
-            write_tiff(write_clean, layout.restore(unit.astype(np.float32)), found)
+            write_image(write_clean, layout.restore(unit.astype(np.float32)), found)
     except (ValueError, OSError) as exc:
         raise fail(exc) from exc
     typer.echo(

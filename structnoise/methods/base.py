@@ -6,7 +6,7 @@ implement only the hooks ``_fit`` and ``_denoise`` and, when they have learnt st
 ``_save_state`` / ``_load_state``. The contract itself (:class:`Denoiser`,
 :class:`MethodInfo`) is in :mod:`structnoise.methods.contract`, the shared guards
 (:class:`TrainingDivergedError`, :func:`check_data_range` ...) in
-:mod:`structnoise.methods.checks`; both are importable from here too.
+:mod:`structnoise.methods.checks`.
 
 On-disk format of a saved method (a folder)::
 
@@ -34,26 +34,13 @@ from structnoise._validate import as_stack, check_same_shape
 from structnoise.axes import fold_axes, to_stack
 from structnoise.methods.checks import (
     DataRangeWarning,
-    TrainingDivergedError,
     check_data_range,
     check_finite_output,
 )
-from structnoise.methods.contract import PROFILES, Denoiser, MethodInfo, Profile
-from structnoise.utils import json_default
+from structnoise.methods.contract import PROFILES, MethodInfo
+from structnoise.utils import atomic_path, json_default
 
-__all__ = [
-    "FORMAT_VERSION",
-    "PROFILES",
-    "BaseDenoiser",
-    "DataRangeWarning",
-    "Denoiser",
-    "MethodInfo",
-    "Profile",
-    "TrainingDivergedError",
-    "check_data_range",
-    "check_finite_output",
-    "fold_axes",
-]
+__all__ = ["FORMAT_VERSION", "BaseDenoiser"]
 
 FORMAT_VERSION = 1
 
@@ -346,9 +333,8 @@ class BaseDenoiser:
             "data_range": None if self.data_range is None else list(self.data_range),
             "extra": self._extra_meta(),
         }
-        tmp = path / "method.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=json_default))
-        os.replace(tmp, path / "method.json")
+        with atomic_path(path / "method.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=json_default))
 
     def load_state(self, path: str | os.PathLike) -> None:
         """Restore learnt state written by ``save`` (called by ``structnoise.methods.load``).

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.contract import OnePass
 from structnoise.methods.summary import StopReason, TrainSummary
 from structnoise.methods.tiling import predict_tiled
 from structnoise.methods.unet import profiles
@@ -251,6 +252,39 @@ class CareamicsDenoiser(BaseDenoiser):
         with torch.no_grad():
             y = self.net(t)[:, 0].float().cpu().numpy()
         return y * out_std + out_mean
+
+    def one_pass_network(self) -> OnePass:
+        """The trained careamics UNet as a one-pass network (for ``structnoise export``).
+
+        Returns
+        -------
+        OnePass
+            Architecture ``careamics.models.unet.UNet`` with the saved parameters.
+
+        Raises
+        ------
+        ValueError
+            When the model is not fitted.
+        """
+        if self.net is None:
+            raise ValueError("the model is not fitted")
+        norm = self.norm
+        return OnePass(
+            method=self.name,
+            network=self.net.cpu().eval(),
+            architecture={
+                "library": "careamics.models.unet",
+                "callable": "UNet",
+                "kwargs": dict(self.unet_params),
+            },
+            in_mean=norm["mean"],
+            in_std=norm["std"],
+            out_mean=norm.get("t_mean", norm["mean"]),
+            out_std=norm.get("t_std", norm["std"]),
+            multiple=2 ** int(self.unet_params.get("depth", 2)),
+            summary=f"{self.name} UNet trained with careamics",
+            tags=["denoising", self.name, "careamics", "unet"],
+        )
 
     def _denoise(
         self, noisy: np.ndarray, *, tile: int | None = None, tile_overlap: int | None = None

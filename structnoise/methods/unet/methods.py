@@ -4,7 +4,7 @@
   ``span`` pixels centred on each blind-spot pixel along the noise ``axis``
   (``"horizontal"``: along X, i.e. a row; ``"vertical"``: along Y); with ``span=None`` a
   span is proposed from the noise autocorrelation
-  (:func:`~structnoise.methods.unet.struct_mask.propose_span`).
+  (:func:`~structnoise.datasets.noise_stats.propose_span`).
 - ``n2v``: plain Noise2Void, single-pixel blind spot.
 - ``care``: supervised CARE (Weigert et al. 2018), needs clean targets.
 
@@ -23,19 +23,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from structnoise._validate import check_axis
-from structnoise.methods.base import MethodInfo
+from structnoise.datasets.noise_stats import propose_span
+from structnoise.methods.contract import MethodInfo
+from structnoise.methods.registry import register
 from structnoise.methods.unet.config import Algorithm, Augment
 from structnoise.methods.unet.denoiser import CareamicsDenoiser
 from structnoise.methods.unet.profiles import BUDGETS
-from structnoise.methods.unet.struct_mask import Axis, Span, check_span, propose_span
+from structnoise.methods.unet.struct_mask import Axis, Span, check_span
 
 __all__ = ["CARE", "CARE_INFO", "N2V", "N2V_INFO", "SN2V_INFO", "StructN2V"]
 
 N2V_INFO = MethodInfo(
     description="Noise2Void (careamics): self-supervised, single-pixel blind spot; "
     "for pixel-independent noise",
-    needs_clean=False,
-    samples=False,
     uses_axis=False,
     learns=True,
     budgets=dict(BUDGETS),
@@ -46,8 +46,6 @@ N2V_INFO = MethodInfo(
 SN2V_INFO = MethodInfo(
     description="structured Noise2Void (careamics): blind spot plus a 1-D mask of `span` "
     "pixels along the noise axis",
-    needs_clean=False,
-    samples=False,
     uses_axis=True,
     learns=True,
     budgets=dict(BUDGETS),
@@ -57,9 +55,7 @@ SN2V_INFO = MethodInfo(
 )
 CARE_INFO = MethodInfo(
     description="CARE (careamics): supervised UNet trained on (noisy, clean) pairs",
-    needs_clean=True,
     clean_use="target",
-    samples=False,
     uses_axis=False,
     learns=True,
     budgets=dict(BUDGETS),
@@ -69,6 +65,7 @@ CARE_INFO = MethodInfo(
 )
 
 
+@register("n2v")
 class N2V(CareamicsDenoiser):
     """Noise2Void (Krull et al. 2019) through careamics: single-pixel blind spot.
 
@@ -84,6 +81,7 @@ class N2V(CareamicsDenoiser):
     default_batch_norm: ClassVar[bool] = False
 
 
+@register("sn2v")
 class StructN2V(CareamicsDenoiser):
     """Structured Noise2Void (Broaddus et al. 2020) through careamics.
 
@@ -147,6 +145,7 @@ class StructN2V(CareamicsDenoiser):
         self.span_used = extra.get("span_used")
 
 
+@register("care")
 class CARE(CareamicsDenoiser):
     """CARE (Weigert et al. 2018) through careamics: supervised, needs clean targets.
 

@@ -13,9 +13,9 @@ import torch
 class Normalisation:
     """The affine map between data units and the network's units: ``(x - mean) / std``.
 
-    Saved in ``method.json`` as ``{"norm": {"mean": ..., "std": ...}}``; models saved by
-    earlier versions kept ``mean``/``std`` (DVLAE) or ``data_mean``/``data_std`` (HDN)
-    and still load (:meth:`from_meta`).
+    Saved in ``method.json`` as ``{"norm": {"mean": ..., "std": ...}}``; models saved
+    before that entry existed kept ``mean``/``std`` (DVLAE) or ``data_mean``/``data_std``
+    (HDN) and still load (:meth:`from_meta`; tested in ``test_dvlae`` and ``test_hdn``).
 
     Attributes
     ----------
@@ -89,7 +89,7 @@ class Normalisation:
         Parameters
         ----------
         extra : dict
-            With ``norm``, or (earlier versions) ``mean``/``std`` or ``data_mean``/``data_std``.
+            With ``norm``, or (older models) ``mean``/``std`` or ``data_mean``/``data_std``.
 
         Returns
         -------

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.contract import Mode
 from structnoise.methods.tiling import predict_tiled
 from structnoise.methods.vae.data import Normalisation, split_validation
 from structnoise.methods.vae.device import (
@@ -35,7 +36,7 @@ from structnoise.methods.vae.device import (
 )
 from structnoise.methods.vae.inference import available_memory, fold_batchnorm, mmse_chunk
 from structnoise.methods.vae.network import LadderSignalNet, count_parameters
-from structnoise.methods.vae.options import Mode, Precision, parse_choice
+from structnoise.methods.vae.options import Precision, parse_choice
 from structnoise.methods.vae.results import read_summary, summarise
 from structnoise.utils import atomic_path, derive_seed, pick_device
 

@@ -6,10 +6,10 @@ which include the pickled sub-modules themselves; the classes named in the check
 (the authors' packages, ``torch.nn`` modules, NumPy scalars) are then allowlisted as
 *inert placeholders*: objects that only hold the pickled attributes, so no code of the
 checkpoint runs. Anything else is refused with the list of what it names.
-:func:`structnoise.methods.authors.import_checkpoint` writes a saved ``dvlae-small`` /
+:func:`structnoise.methods.dvlae.authors.import_checkpoint` writes a saved ``dvlae-small`` /
 ``dvlae-large`` model that ``structnoise denoise`` loads (``structnoise import-authors``).
 
-Re-exported by :mod:`structnoise.methods.authors`.
+Re-exported by :mod:`structnoise.methods.dvlae.authors`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from structnoise.methods.authors_mapping import AuthorsFormatError
+from structnoise.methods.dvlae.authors.mapping import AuthorsFormatError
 
 #: Top-level modules of the authors' code (their pickled classes live there).
 AUTHORS_PACKAGES = ("lvae", "noise_model", "s_decoder", "dvlae")

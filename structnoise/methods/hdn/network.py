@@ -1,6 +1,6 @@
 """HDN's network and loss (used by :mod:`structnoise.methods.hdn`).
 
-* :class:`HDNNet`: the project's :class:`~structnoise.methods.ladder.LadderVAE` and a 3x3
+* :class:`HDNNet`: the project's :class:`~structnoise.methods.vae.ladder.LadderVAE` and a 3x3
   convolution from its s_code to the signal (the location of the noise-model
   likelihood), as ``NoiseModelLikelihood.parameter_net`` in the HDN authors' code.
 * :func:`hdn_losses`: the HDN authors' objective (``boilerplate.forward_pass``): mean
@@ -28,7 +28,7 @@ Deviations from the HDN code, each for a reason:
   crops of the training images (the loss is then a smoothed training loss for the
   learning-rate schedule; a VAE denoiser is fitted to the images it denoises anyway).
 * The training stops after the last step (HDN evaluates its "last" weights as well).
-* ``min_sigma``: see :mod:`structnoise.methods.hdn_noise` (HDN's 50 is in camera counts).
+* ``min_sigma``: see :mod:`structnoise.methods.hdn.noise` (HDN's 50 is in camera counts).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from structnoise.methods.ladder import LadderOutput, LadderVAE
+from structnoise.methods.vae.ladder import LadderOutput, LadderVAE
 from structnoise.methods.vae.network import LadderSignalNet
 
 
@@ -60,7 +60,7 @@ class HDNNet(LadderSignalNet):
         Residual blocks per level and path.
     activation, gate_activation, upsample, std_param, final_blocks : optional
         The ladder's architecture options (see
-        :class:`~structnoise.methods.ladder.LadderVAE`; the defaults are the shared ladder,
+        :class:`~structnoise.methods.vae.ladder.LadderVAE`; the defaults are the shared ladder,
         HDN's code is ``"elu"``, ``"elu"``, ``"transposed"``, ``"exp"``,
         ``blocks_per_level``).
     padding_mode : {"replicate", "zeros"}
@@ -126,7 +126,7 @@ class HDNNet(LadderSignalNet):
         -------
         signal : torch.Tensor
             ``(B, 1, H, W)``.
-        out : structnoise.methods.ladder.LadderOutput
+        out : structnoise.methods.vae.ladder.LadderOutput
         """
         out = self.vae(x, use_mean=use_mean, mean_levels=mean_levels)
         return self.head(out.s_code), out

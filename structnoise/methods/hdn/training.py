@@ -1,4 +1,4 @@
-"""HDN's LightningModule: Adamax on :func:`~structnoise.methods.hdn_network.hdn_losses`.
+"""HDN's LightningModule: Adamax on :func:`~structnoise.methods.hdn.network.hdn_losses`.
 
 As in the HDN authors' code: one Adamax optimiser, ReduceLROnPlateau on the validation
 loss (stepped once per epoch) or, for budget-limited profiles (``anneal``), a cosine
@@ -14,12 +14,12 @@ import math
 import numpy as np
 import torch
 
-from structnoise.methods.hdn_network import HDNNet, hdn_losses
-from structnoise.methods.hdn_profiles import HDNProfile
+from structnoise.methods.hdn.network import HDNNet, hdn_losses
+from structnoise.methods.hdn.profiles import HDNProfile
 from structnoise.methods.vae.options import LRSchedule
 from structnoise.methods.vae.training import LadderModule
 
-__all__ = ["HDNModule", "HDNNet", "hdn_losses"]
+__all__ = ["HDNModule"]
 
 
 class HDNModule(LadderModule):

@@ -11,7 +11,7 @@ cannot reconstruct high-frequency content from the input; this removes some stru
 
 The implementation:
 
-* the network is the project's :class:`~structnoise.methods.ladder.LadderVAE` (shared with
+* the network is the project's :class:`~structnoise.methods.vae.ladder.LadderVAE` (shared with
   DVLAE; 6 levels, every level halves the resolution as in HDN's code, gated residual
   blocks, 64 filters, 32 latent channels per level, 64 for the ``-large`` variants as in
   the DVLAE paper's "HDN large" / "HDN36 large") with a 3x3 convolution from its s_code
@@ -24,10 +24,10 @@ The implementation:
   nearest + 1x1 upsampling, softplus, one final block, replicate padding);
 * the noise model is careamics' ``GaussianMixtureNoiseModel`` (3 Gaussians, parameters
   linear in the signal), fitted on pixel pairs of noisy images and their clean (or
-  pseudo-clean) signal, see :mod:`structnoise.methods.hdn_noise`; the loss evaluates the
+  pseudo-clean) signal, see :mod:`structnoise.methods.hdn.noise`; the loss evaluates the
   fitted mixture with a log-sum-exp (careamics' own likelihood floors the density at
   1e-10, which leaves pixels far from the prediction without a gradient);
-* training (:mod:`structnoise.methods.hdn_training`, in the loop shared with DVLAE,
+* training (:mod:`structnoise.methods.hdn.training`, in the loop shared with DVLAE,
   :mod:`structnoise.methods.vae`) follows the HDN authors' code: Adamax,
   ReduceLROnPlateau(factor 0.5, patience 10 epochs), free bits 1 nat per sample and level,
   random 64x64 crops with 8-fold rotation/flip augmentation, dropout 0.2 and 5 residual
@@ -42,10 +42,10 @@ The benchmark calls ``fit(train_noisy, train_clean, extra_noisy=test_noisy)``: t
 model sees only the training pairs, the VAE every noisy image.
 
 Deviations from the HDN code, each with its reason, are listed in
-:mod:`structnoise.methods.hdn_network`.
+:mod:`structnoise.methods.hdn.network`.
 
 Profiles (``smoke``/``quick``/``paper``) are listed in :data:`PROFILES`
-(:mod:`structnoise.methods.hdn_profiles`), each value with its reason.
+(:mod:`structnoise.methods.hdn.profiles`), each value with its reason.
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from structnoise._validate import as_stack
-from structnoise.methods.base import MethodInfo, fold_axes
-from structnoise.methods.hdn_calibration import calibration_source
-from structnoise.methods.hdn_noise import GMMNoiseModel
-from structnoise.methods.hdn_profiles import (
+from structnoise.axes import fold_axes
+from structnoise.methods.contract import MethodInfo
+from structnoise.methods.hdn.noise import GMMNoiseModel, calibration_source
+from structnoise.methods.hdn.profiles import (
     ARCH_FIELDS,
     INFOS,
     PROFILE_PARAMS,
@@ -69,7 +69,6 @@ from structnoise.methods.hdn_profiles import (
     VARIANTS,
     HDNProfile,
 )
-from structnoise.methods.registry import register
 from structnoise.methods.vae.method import LadderMethod
 
 #: Pixels (samples x height x width) per forward pass at prediction, for 64 filters.
@@ -101,7 +100,7 @@ class HDN(LadderMethod):
         Noise model: mixture components (3) and polynomial coefficients (2 = linear).
     min_sigma : float, optional
         Noise-model variance floor in data units squared (None: automatic, see
-        :mod:`structnoise.methods.hdn_noise`; HDN used 50 on raw camera counts).
+        :mod:`structnoise.methods.hdn.noise`; HDN used 50 on raw camera counts).
     n_filters, blocks_per_level, dropout, patch, batch, lr, max_steps, nm_epochs, nm_batch, anneal
         Override the profile (see :class:`HDNProfile`).
     activation, gate_activation, upsample, std_param, final_blocks, padding_mode
@@ -200,7 +199,7 @@ class HDN(LadderMethod):
         return self.uncond_levels
 
     def _new_network(self):
-        from structnoise.methods.hdn_network import HDNNet
+        from structnoise.methods.hdn.network import HDNNet
 
         prof = self.training_profile
         if self._loaded_arch is not None:
@@ -312,7 +311,7 @@ class HDN(LadderMethod):
         source : {"clean", "signal", "given"}
             Where the noise model came from (for the train summary).
         """
-        from structnoise.methods.hdn_training import HDNModule
+        from structnoise.methods.hdn.training import HDNModule
 
         t0 = time.monotonic()
         prof = self.training_profile
@@ -380,20 +379,3 @@ class HDN(LadderMethod):
         saved = extra.get("profile_settings") or {}
         default = HDNProfile()
         self._loaded_arch = {k: saved.get(k, getattr(default, k)) for k in ARCH_FIELDS}
-
-
-def _factory(variant: str):
-    def make(**params) -> HDN:
-        return HDN(variant=variant, **params)
-
-    make.__name__ = make.__qualname__ = variant.replace("-", "_")
-    make.__doc__ = f"Build ``{variant}`` (see :class:`HDN`)."
-    return make
-
-
-hdn = register("hdn", info=INFOS["hdn"])(_factory("hdn"))
-hdn36 = register("hdn36", info=INFOS["hdn36"])(_factory("hdn36"))
-hdn_large = register("hdn-large", info=INFOS["hdn-large"])(_factory("hdn-large"))
-hdn36_large = register("hdn36-large", info=INFOS["hdn36-large"])(_factory("hdn36-large"))
-
-__all__ = ["HDN", "GMMNoiseModel", "HDNProfile", "PROFILES", "VARIANTS"]

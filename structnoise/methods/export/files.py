@@ -1,52 +1,15 @@
 """The files of an exported model: test image, cover, documentation, rdf description.
 
-Helpers of :mod:`structnoise.methods.export` (see there).
+Helpers of :mod:`structnoise.methods.export.package` (see there); the network and its
+normalisation come from the method as a :class:`~structnoise.methods.contract.OnePass`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-
-@dataclass
-class OnePass:
-    """A model's one-pass network and what its description needs.
-
-    Attributes
-    ----------
-    method : str
-        The registered method name.
-    network : torch.nn.Module
-        Normalised input to normalised output, on the CPU, in evaluation mode.
-    architecture : dict
-        ``{"file": path}`` (a Python file that needs only torch) or ``{"library":
-        module}``, with ``callable`` and ``kwargs``.
-    in_mean, in_std : float
-        Input normalisation ``(x - in_mean) / in_std``.
-    out_mean, out_std : float
-        Output denormalisation ``y * out_std + out_mean``.
-    multiple : int
-        Input sides must be multiples of this.
-    summary : str
-        One sentence on what the network is.
-    """
-
-    method: str
-    network: Any
-    architecture: dict
-    in_mean: float
-    in_std: float
-    out_mean: float
-    out_std: float
-    multiple: int
-    summary: str
-    tags: list[str] = field(default_factory=list)
-
 
 _PAPERS = {
     "dvlae": (
@@ -102,7 +65,7 @@ def cover(path: Path, inp: np.ndarray, out: np.ndarray) -> Path:
     return path
 
 
-def documentation(path: Path, model, one: OnePass, meta: dict) -> Path:
+def documentation(path: Path, model, one, meta: dict) -> Path:
     """Write the documentation page: method, paper, training data, version, requirements."""
     import structnoise
 
@@ -135,7 +98,7 @@ def documentation(path: Path, model, one: OnePass, meta: dict) -> Path:
     return path
 
 
-def description(one: OnePass, files: dict[str, Path], name: str, inp: np.ndarray):
+def description(one, files: dict[str, Path], name: str, inp: np.ndarray):
     """The ``bioimageio.spec`` 0.5 model description of the files in ``files``."""
     import torch
     from bioimageio.spec.model import v0_5 as bmz

@@ -1,18 +1,10 @@
-"""The authors' DVLAE weights in structnoise: the state-dict mapping and checkpoint import.
+"""An authors' DVLAE checkpoint as a fitted ``dvlae-small`` / ``dvlae-large``.
 
-The authors' code (krulllab/DVLAE at commit ``acbab39``) and the ``paper`` profile of
-``dvlae-small`` / ``dvlae-large`` build the same network with other module names;
-:func:`from_authors` maps their state dict onto ours and :func:`to_authors` back, exactly
-(how: :mod:`structnoise.methods.authors_mapping`).
-
-:func:`read_checkpoint` loads a Lightning checkpoint of the authors' notebooks safely:
-with ``torch.load(weights_only=True)``. Their ``DVLAE`` module saves its hyperparameters,
-which include the pickled sub-modules themselves; the classes named in the checkpoint
-(the authors' packages, ``torch.nn`` modules, NumPy scalars) are then allowlisted as
-*inert placeholders*: objects that only hold the pickled attributes, so no code of the
-checkpoint runs. Anything else is refused with the list of what it names.
-:func:`import_checkpoint` writes a saved ``dvlae-small`` / ``dvlae-large`` model that
-``structnoise denoise`` loads (``structnoise import-authors``).
+:func:`import_checkpoint` reads the checkpoint safely
+(:func:`~structnoise.methods.dvlae.authors.checkpoint.read_checkpoint`), finds our
+architecture of its state dict and maps the tensors onto ours
+(:mod:`~structnoise.methods.dvlae.authors.mapping`); :func:`save_imported` writes the
+model that ``structnoise denoise`` loads (``structnoise import-authors``).
 
 Denoising with the imported weights computes what their ``predict_step`` computes (the
 same network, BatchNorm in evaluation mode, the mean of posterior samples), except:
@@ -24,10 +16,6 @@ same network, BatchNorm in evaluation mode, the mean of posterior samples), exce
 * our latent standard deviations carry a floor of 1e-6 (theirs none); the AR decoder,
   where our mixture scales carry a floor of 1e-3, is not used for denoising;
 * the posterior samples are drawn from a seeded generator (the same result every run).
-
-The mapping is in :mod:`structnoise.methods.authors_mapping`, the architecture reading in
-:mod:`structnoise.methods.authors_architecture` and the safe checkpoint reading in
-:mod:`structnoise.methods.authors_checkpoint`; this module re-exports their public names.
 """
 
 from __future__ import annotations
@@ -38,42 +26,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from structnoise.methods.authors_architecture import (
+from structnoise.methods.dvlae.authors.checkpoint import read_checkpoint
+from structnoise.methods.dvlae.authors.mapping import (
+    AuthorsFormatError,
     architecture_from_authors,
-    paper_architecture,
+    from_authors,
     preset_of,
 )
-from structnoise.methods.authors_checkpoint import (
-    AUTHORS_PACKAGES,
-    PLACEHOLDER_MODULES,
-    AuthorsCheckpoint,
-    read_checkpoint,
-)
-from structnoise.methods.authors_mapping import (
-    AuthorsFormatError,
-    authors_key,
-    from_authors,
-    to_authors,
-)
 from structnoise.methods.dvlae.network import DVLAENet
+from structnoise.utils import atomic_path
 
-__all__ = [
-    "AUTHORS_COMMIT",
-    "AUTHORS_PACKAGES",
-    "AUTHORS_REPO",
-    "PLACEHOLDER_MODULES",
-    "AuthorsCheckpoint",
-    "AuthorsFormatError",
-    "architecture_from_authors",
-    "authors_key",
-    "from_authors",
-    "import_checkpoint",
-    "paper_architecture",
-    "preset_of",
-    "read_checkpoint",
-    "save_imported",
-    "to_authors",
-]
+__all__ = ["AUTHORS_COMMIT", "AUTHORS_REPO", "import_checkpoint", "save_imported"]
 
 #: The authors' code this mapping follows.
 AUTHORS_REPO = "krulllab/DVLAE"
@@ -204,4 +167,5 @@ def save_imported(model, folder: str | os.PathLike) -> None:
     """
     folder = Path(folder)
     model.save(folder)
-    (folder / "imported.json").write_text(json.dumps(model.imported, indent=2) + "\n")
+    with atomic_path(folder / "imported.json") as tmp:
+        tmp.write_text(json.dumps(model.imported, indent=2) + "\n")

@@ -8,12 +8,14 @@ itself works in normalised units), a test input and the output structnoise compu
 it, a cover image and a documentation page naming the method, the paper, the training
 data and the structnoise version.
 
-Exportable: DVLAE trained with its direct denoiser (``dvlae-small``/``dvlae-large`` with
-``direct=True``; architecture: :mod:`structnoise.methods.dvlae.direct_net`, which needs
-only torch and travels in the package) and the careamics UNets (``n2v``, ``sn2v``,
-``care``; architecture: ``careamics.models.unet.UNet``). Methods without a one-pass
-network (HDN's and DVLAE's posterior sampling, the classical filters) are refused with
-one line naming the exportable ones.
+Exportable: the models whose method offers the hook ``one_pass_network()`` (see
+:class:`~structnoise.methods.contract.Denoiser`) and whose hook returns a network: DVLAE
+trained with its direct denoiser (``dvlae-small``/``dvlae-large`` with ``direct=True``;
+architecture: :mod:`structnoise.methods.dvlae.direct_net`, which needs only torch and
+travels in the package) and the careamics UNets (``n2v``, ``sn2v``, ``care``;
+architecture: ``careamics.models.unet.UNet``). Other models (HDN's and DVLAE's posterior
+sampling, the classical filters) are refused with one line naming the exportable
+methods.
 
 Validation and the model test run offline: the description is built with
 ``perform_io_checks`` off for remote resources (it names no remote file) and
@@ -29,10 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from structnoise.methods.export_files import OnePass
+from structnoise.methods.contract import OnePass
+from structnoise.methods.registry import get_entry, list_methods
+from structnoise.utils import atomic_path
 
-#: Methods whose models can be exported (DVLAE only when trained with ``direct=True``).
-EXPORTABLE = ("dvlae-small", "dvlae-large", "n2v", "sn2v", "care")
+
+def exportable() -> list[str]:
+    """The registered methods whose class offers ``one_pass_network`` (sorted).
+
+    A model of one of these is exportable when its hook returns a network (DVLAE: when
+    trained with ``direct=True``).
+
+    Returns
+    -------
+    list of str
+    """
+    return [n for n in list_methods() if hasattr(get_entry(n).method, "one_pass_network")]
 
 
 class ExportError(ValueError):
@@ -41,13 +55,13 @@ class ExportError(ValueError):
 
 def _refuse(name: str, why: str) -> ExportError:
     return ExportError(
-        f"{name} cannot be exported: {why}; exportable: dvlae-small and dvlae-large "
-        "(trained with --direct), n2v, sn2v, care"
+        f"{name} cannot be exported: {why}; exportable: {', '.join(exportable())} "
+        "(DVLAE trained with --direct)"
     )
 
 
 def one_pass_network(model) -> OnePass:
-    """The one-pass network of a fitted model, or :class:`ExportError`.
+    """The one-pass network of a fitted model (its ``one_pass_network()``), or :class:`ExportError`.
 
     Parameters
     ----------
@@ -61,60 +75,17 @@ def one_pass_network(model) -> OnePass:
     Raises
     ------
     ExportError
-        For a method without a one-pass network, a DVLAE without a direct denoiser or
-        an unfitted model.
+        For a method without the hook, or a model whose hook says why it has no
+        one-pass network (a DVLAE without a direct denoiser, an unfitted model).
     """
-    from structnoise.methods.dvlae.method import DVLAE
-    from structnoise.methods.unet.denoiser import CareamicsDenoiser
-
     name = getattr(model, "name", type(model).__name__)
-    if isinstance(model, DVLAE):
-        if model.net is None:
-            raise _refuse(name, "the model is not fitted")
-        direct = getattr(model.net, "direct", None)
-        if direct is None:
-            raise _refuse(name, "it was trained without the direct denoiser (direct=True)")
-        from structnoise.methods.dvlae import direct_net
-
-        spec = model.direct_spec
-        return OnePass(
-            method=name,
-            network=direct.cpu().eval(),
-            architecture={
-                "file": Path(direct_net.__file__),
-                "callable": "DirectUNet",
-                "kwargs": {"n_filters": spec.n_filters, "downsample": list(spec.downsample)},
-            },
-            in_mean=model.norm.mean,
-            in_std=model.norm.std,
-            out_mean=model.norm.mean,
-            out_std=model.norm.std,
-            multiple=1,
-            summary="DVLAE's direct denoiser: a U-Net trained beside the VAE to output the "
-            "mean of the signal decoder's posterior samples (one pass, no sampling)",
-            tags=["denoising", "dvlae", "structured-noise", "unsupervised"],
-        )
-    if isinstance(model, CareamicsDenoiser):
-        if model.net is None:
-            raise _refuse(name, "the model is not fitted")
-        norm = model.norm
-        return OnePass(
-            method=name,
-            network=model.net.cpu().eval(),
-            architecture={
-                "library": "careamics.models.unet",
-                "callable": "UNet",
-                "kwargs": dict(model.unet_params),
-            },
-            in_mean=norm["mean"],
-            in_std=norm["std"],
-            out_mean=norm.get("t_mean", norm["mean"]),
-            out_std=norm.get("t_std", norm["std"]),
-            multiple=2 ** int(model.unet_params.get("depth", 2)),
-            summary=f"{name} UNet trained with careamics",
-            tags=["denoising", name, "careamics", "unet"],
-        )
-    raise _refuse(name, "it has no one-pass network")
+    hook = getattr(model, "one_pass_network", None)
+    if hook is None:
+        raise _refuse(name, "it has no one-pass network")
+    try:
+        return hook()
+    except ValueError as exc:
+        raise _refuse(name, str(exc)) from None
 
 
 def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Path:
@@ -146,26 +117,27 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     import torch
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
-    from structnoise.methods import load
-    from structnoise.methods.export_files import (
+    from structnoise.methods.export.files import (
         cover,
         description,
         documentation,
         sample_input,
         torchscript,
     )
+    from structnoise.methods.registry import load
 
     model_dir, out = Path(model_dir), Path(out)
     if out.suffix != ".zip":
         raise ExportError(f"the package must be a .zip file, got {out.name}")
     meta = json.loads((model_dir / "method.json").read_text())
-    if meta.get("method") not in EXPORTABLE:
-        raise _refuse(str(meta.get("method")), "it has no one-pass network")
+    entry = get_entry(str(meta.get("method")))
+    if isinstance(entry.method, type) and not hasattr(entry.method, "one_pass_network"):
+        raise _refuse(entry.name, "it has no one-pass network")  # refused before loading
     model = load(model_dir)
     one = one_pass_network(model)
     img = sample_input(model, sample, one.multiple)
-    opts = {"mode": "direct"} if one.method.startswith("dvlae") else {}
-    expected = model.denoise(img, tile=max(img.shape), **opts).astype(np.float32)
+    expected = model.denoise(img, tile=max(img.shape), **one.denoise_options)
+    expected = expected.astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="structnoise-export-") as tmp:
         d = Path(tmp)
         files = {
@@ -189,8 +161,8 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
         documentation(files["documentation"], model, one, meta)
         with ValidationContext(perform_io_checks=False):
             descr = description(one, files, name or f"structnoise {one.method}", img)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_bioimageio_package(descr, output_path=out)
+        with atomic_path(out) as tmp_zip:  # a full disk leaves an earlier package intact
+            save_bioimageio_package(descr, output_path=tmp_zip)
     return out
 
 

@@ -5,13 +5,12 @@ Example::
     structnoise import-authors checkpoints/convallaria/final_model.ckpt --out model/
     structnoise denoise model/ noisy.tif denoised.tif
 
-The mapping and the safe loading are in :mod:`structnoise.methods.authors` (imported
+The mapping and the safe loading are in :mod:`structnoise.methods.dvlae.authors` (imported
 inside the command: torch loads only when it runs).
 """
 
 from __future__ import annotations
 
-import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -63,8 +62,12 @@ def import_authors_command(
     Read with torch.load(weights_only=True): their pickled modules become inert placeholders;
     a file naming any other code is refused.
     """
-    from structnoise.methods.authors import AuthorsFormatError, import_checkpoint, save_imported
-    from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
+    from structnoise.methods.dvlae.authors import (
+        AuthorsFormatError,
+        import_checkpoint,
+        save_imported,
+    )
+    from structnoise.utils import check_model_dir, save_model_dir
 
     try:
         check_model_dir(out, [checkpoint], overwrite=overwrite)
@@ -78,13 +81,7 @@ def import_authors_command(
     except (AuthorsFormatError, FileNotFoundError, ValueError) as exc:
         raise fail(str(exc)) from None
     try:
-        tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
-        try:
-            save_imported(model, tmp)
-            replace_dir(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        save_model_dir(lambda folder: save_imported(model, folder), out)
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
     info = model.imported

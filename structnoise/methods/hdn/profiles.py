@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from structnoise.methods.base import MethodInfo
-from structnoise.methods.vae.options import LRSchedule, ProfileName
+from structnoise.methods.contract import MethodInfo, Profile
+from structnoise.methods.vae.options import LRSchedule
 
 #: The registered variants: latent channels per level and unconditional levels.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -192,9 +192,9 @@ SMOKE = HDNProfile(
 )
 
 PROFILES: dict[str, HDNProfile] = {
-    ProfileName.PAPER: PAPER,
-    ProfileName.QUICK: QUICK,
-    ProfileName.SMOKE: SMOKE,
+    Profile.PAPER: PAPER,
+    Profile.QUICK: QUICK,
+    Profile.SMOKE: SMOKE,
 }
 
 #: Profile fields a user may override through method parameters.
@@ -237,10 +237,8 @@ def _info(variant: str) -> MethodInfo:
         description=f"{what}{', 64 latent channels' if large else ''}: hierarchical VAE "
         "with a Gaussian-mixture noise model; needs clean (or pseudo-clean) images only "
         "to fit the noise model",
-        needs_clean=True,
         clean_use="calibration",
         extra_noisy=True,
-        samples=True,
         uses_axis=False,
         learns=True,
         budgets={"smoke": 1.0, "quick": 15.0, "paper": None},
