@@ -267,6 +267,8 @@ class CellPlan:
         The step budget (``MethodSpec.max_steps``; also in ``method_kwargs``).
     marks : list of int
         Steps at which the cell is evaluated during training (empty: only at the end).
+    protocol : str
+        ``RunConfig.protocol``: which noisy images ``fit`` gets (:mod:`.protocols`).
     profile : str
         The run's profile (the factory's ``profile``).
     method_minutes : float or None
@@ -285,6 +287,7 @@ class CellPlan:
     max_minutes: float | None
     max_steps: int | None = None
     marks: list[int] = field(default_factory=list)
+    protocol: str = "paper"
     profile: str = "quick"
     method_minutes: float | None = None
     save_denoised: bool = True
@@ -336,6 +339,16 @@ class CellPlan:
             progress=progress,
             work_dir=work_dir,
         )
+
+    @property
+    def label(self) -> str:
+        """The cell's label in records and reports: held-out cells carry ``@held-out``."""
+        return protocol_label(self.cell.label, self.protocol)
+
+
+def protocol_label(label: str, protocol: str) -> str:
+    """``label``, with ``@<protocol>`` for a protocol other than the paper's."""
+    return label if protocol in ("", "paper") else f"{label}@{protocol}"
 
 
 def curve_marks(max_steps: int | None, n_marks: int, explicit: list[int] | None) -> list[int]:
@@ -434,8 +447,12 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
             identity["timeout_minutes"] = budget
         if marks:
             identity["marks"] = marks
+        protocol = getattr(cfg, "protocol", "paper")
+        if protocol != "paper":  # only then, so that earlier cell ids stay
+            identity["protocol"] = protocol
         digest = hashlib.sha1(canonical_params(identity).encode()).hexdigest()[:8]
-        cell_id = f"{safe_name(cell.label)}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
+        name = safe_name(protocol_label(cell.label, protocol))
+        cell_id = f"{name}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
         plans.append(
             CellPlan(
                 cell=cell,
@@ -447,6 +464,7 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
                 max_minutes=budget,
                 max_steps=spec.max_steps,
                 marks=marks,
+                protocol=protocol,
                 profile=cfg.profile,
                 # with a step budget the wall-clock limit is the run's safety timeout (the
                 # method's own default budget would otherwise cut training short)

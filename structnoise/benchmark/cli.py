@@ -93,6 +93,15 @@ def run_command(
         list[str] | None,
         typer.Option("--seeds", "-s", help="Repetition seeds, e.g. '0,1,2'."),
     ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="paper (unsupervised methods fitted on all noisy images, test ones "
+            "included) | held-out (fitted on the training split only). Default: the "
+            "config's, else paper.",
+        ),
+    ] = None,
     executor: Annotated[
         Executor | None,
         typer.Option(
@@ -166,6 +175,7 @@ def run_command(
         "methods": _split(methods),
         "datasets": _split(datasets),
         "seeds": _seeds(seeds),
+        "protocol": protocol,
         "executor": None if executor is None else Executor(executor),
         "out": str(out) if out is not None else None,
         "report": False if no_report else None,
