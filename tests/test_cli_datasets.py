@@ -114,7 +114,7 @@ def test_cli_bad_input(tmp_path):
 
 @pytest.fixture
 def clean_volume_tif(tmp_path):
-    from structnoise.datasets.embedded_volume import clean_volume
+    from structnoise.datasets.embedded_3d import clean_volume
 
     path = tmp_path / "vol.tif"
     tifffile.imwrite(path, clean_volume(0))  # (16, 64, 64), no axes metadata

@@ -95,7 +95,7 @@ def test_unknown_name():
 
 
 def test_embedded_volume_dataset(monkeypatch):
-    from structnoise.datasets import embedded_volume as ev
+    from structnoise.datasets import embedded_3d as ev
     from structnoise.datasets import load_dataset
     from structnoise.datasets.axis_proposal import propose_volume_axis
     from structnoise.datasets.catalog import dataset_status, fetch_dataset

@@ -26,7 +26,7 @@ from structnoise.datasets.catalog import (
 )
 from structnoise.datasets.checkerboard_noise import checkerboard
 from structnoise.datasets.embedded import embedded_checkerboard, embedded_stripe
-from structnoise.datasets.embedded_volume import embedded_volume
+from structnoise.datasets.embedded_3d import embedded_volume
 from structnoise.datasets.ffhq import ffhq_checkerboard, ffhq_stripe
 from structnoise.datasets.real import convallaria_a, convallaria_b, mouse_actin, mouse_nuclei
 from structnoise.datasets.synthetic import stripe, structured_noise

@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from structnoise.datasets import embedded, embedded_volume, ffhq, real
+from structnoise.datasets import embedded, embedded_3d, ffhq, real
 from structnoise.datasets.base import (
     DatasetEntry,
     DatasetKind,
@@ -69,8 +69,7 @@ STEM = DatasetEntry(
 )
 
 CATALOG: dict[str, DatasetEntry] = {
-    e.name: e
-    for e in (*embedded.ENTRIES, *embedded_volume.ENTRIES, *real.ENTRIES, *ffhq.ENTRIES, STEM)
+    e.name: e for e in (*embedded.ENTRIES, *embedded_3d.ENTRIES, *real.ENTRIES, *ffhq.ENTRIES, STEM)
 }
 """Every dataset by name."""
 
