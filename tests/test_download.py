@@ -121,6 +121,26 @@ def test_known_hash_download_and_load(server, monkeypatch, rng):
     assert len(_Handler.hits) == n_hits
 
 
+def test_download_progress_in_a_log_is_plain_lines(server, monkeypatch, rng, capfd):
+    """Into a file or a pipe, pooch's bar becomes a few lines without carriage returns."""
+    from structnoise import progress
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.delenv(progress.ENV, raising=False)
+    clock = iter(range(10**6))
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    data = _tiff_bytes(rng.integers(0, 4000, size=(2, 512, 512), dtype=np.uint16))
+    (server / "flower.tif").write_bytes(data)
+    _set_registry(monkeypatch, "flower.tif", _sha256(data))
+    path = download.fetch_file("flower.tif", progress=True)
+    assert path.read_bytes() == data
+    err = capfd.readouterr().err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("downloading flower.tif: ")]
+    assert 1 <= len(lines) <= 21, err
+    assert f"{len(data)}/{len(data)} bytes (100%)" in lines[-1]
+
+
 def test_unknown_hash_is_recorded_and_reported(server, monkeypatch, rng, caplog):
     _pretend_https(monkeypatch)
     stack = rng.integers(300, 900, size=(2, 64, 512), dtype=np.uint16)

@@ -1,7 +1,12 @@
 """``structnoise export``: BioImage Model Zoo packages that pass bioimageio.core's model test."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +114,29 @@ def test_care_package_passes_the_model_test(tmp_path):
     expected = model.denoise(arrays["test_input.npy"][0, 0])
     np.testing.assert_allclose(arrays["test_output.npy"][0, 0], expected, rtol=1e-5, atol=1e-6)
     assert run_model_test(package).status == "passed"
+    _bioimageio_test_command_passes(package)
+
+
+def _bioimageio_test_command_passes(package):
+    """``bioimageio test PACKAGE`` exactly as a user runs it: its own process and command.
+
+    Nothing of structnoise is imported there, so no patch of any library can help it: the
+    installed ``bioimageio.spec`` / pydantic must work as they are (pyproject.toml's pin).
+    """
+    command = Path(sys.executable).with_name("bioimageio")
+    assert command.exists(), f"bioimageio's command is not installed beside {sys.executable}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [str(command), "test", str(package)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    status = re.findall(r"^\s*status\s+(\w+)", output, flags=re.MULTILINE)
+    assert status == ["passed"], output[-3000:]
 
 
 @pytest.mark.parametrize("name", ["hdn", "gaussian"])

@@ -44,6 +44,25 @@ def _seeds(values: list[str] | None) -> list[int] | None:
         raise typer.BadParameter(f"seeds must be integers, got {items}") from None
 
 
+def _interrupted_message(exc, cfg) -> str:
+    """What an interrupted run says: the cells kept and how to resume."""
+    from structnoise.benchmark.runfolder import CONFIG_FILE, is_run_folder, read_records
+
+    run_dir = Path(cfg.out_dir)
+    if not is_run_folder(run_dir):
+        return f"{exc}: no cell was recorded"
+    records = read_records(run_dir)
+    ok = sum(r.get("status") == "ok" for r in records.values())
+    if cfg.executor == Executor.SLURM and cfg.slurm.cluster != "local":
+        flight = "the submitted slurm jobs go on and record their cells"
+    else:
+        flight = "the cell in progress was not recorded"
+    return (
+        f"{exc}: {len(records)} cell(s) recorded in {run_dir} ({ok} ok) are kept; {flight}. "
+        f"Resume with: structnoise run {run_dir / CONFIG_FILE} --out {run_dir}"
+    )
+
+
 def run_command(
     config: Annotated[
         str | None,
@@ -115,6 +134,15 @@ def run_command(
             "cost, then stop: nothing is trained or written.",
         ),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads of each cell (default: OMP_NUM_THREADS if set, else the cores "
+            "this process is given; slurm.cluster: local divides them among the cells it "
+            "runs at once). See docs/threads.md.",
+        ),
+    ] = None,
 ) -> None:
     """Run a benchmark (resumes an interrupted run in the same folder) and print Table 1.
 
@@ -124,6 +152,7 @@ def run_command(
     from structnoise.benchmark.errors import ConfigError
     from structnoise.benchmark.runner import run
     from structnoise.benchmark.schema import PROFILE_CONFIGS
+    from structnoise.interrupt import Interrupted, interruptible
 
     if profile is not None and profile not in PROFILE_CONFIGS:
         raise typer.BadParameter(
@@ -158,10 +187,14 @@ def run_command(
             for line in format_plan(cfg, describe_cells(cfg)):
                 typer.echo(line)
             return
-        result = run(cfg, progress=not quiet, retry=retry)
+        with interruptible():
+            result = run(cfg, progress=not quiet, retry=retry, threads=threads)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except Interrupted as exc:
+        typer.echo(_interrupted_message(exc, cfg), err=True)
+        raise typer.Exit(exc.exit_status) from None
     counts = result.counts
     typer.echo(
         f"run {result.run_id}: {counts['ok']} ok, {counts['failed']} failed, "

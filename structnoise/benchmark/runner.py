@@ -44,6 +44,7 @@ from structnoise.benchmark.runfolder import (
 )
 from structnoise.benchmark.schema import RunConfig
 from structnoise.benchmark.validation import import_plugins, validate_names
+from structnoise.threads import use_threads
 
 #: The statuses of a cell record, in the order the run's counts list them.
 STATUSES = tuple(Status)
@@ -82,6 +83,7 @@ def run(
     *,
     progress: bool = True,
     retry: bool = False,
+    threads: int | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Run a benchmark: every cell of ``config``, resuming what an earlier call recorded.
@@ -95,6 +97,9 @@ def run(
     retry : bool
         Re-run cells recorded as ``failed`` or ``skipped`` (finished ``ok`` cells are
         always reused).
+    threads : int, optional
+        CPU threads of each cell (default: :func:`structnoise.threads.use_threads`'s
+        choice; the slurm executor's local jobs divide the cores among them).
     **overrides
         Configuration keys to replace (as the CLI flags do).
 
@@ -154,8 +159,9 @@ def run(
         if cfg.executor == Executor.SLURM and todo:
             from structnoise.benchmark.slurm import run_slurm  # submitit's job arrays
 
-            run_slurm(cfg, run_dir, todo, bar, on_finish)
+            run_slurm(cfg, run_dir, todo, bar, on_finish, threads=threads)
         else:
+            use_threads(threads)
             _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress)
     finally:
         bar.close()

@@ -10,6 +10,7 @@ failure), with submitit's error. submitit's files (scripts, logs, pickles) go to
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from structnoise.benchmark.runfolder import (
     write_record,
 )
 from structnoise.benchmark.validation import import_plugins
+from structnoise.interrupt import interruptible
+from structnoise.threads import default_threads, env_threads, use_threads
 
 #: Job time limit (minutes) for cells whose method has no budget (paper profile).
 UNBOUNDED_TIME_MIN = 26 * 60
@@ -71,7 +74,29 @@ def make_executor(cfg, run_dir: Path, todo: list[CellPlan]):
     return executor
 
 
-def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: float = 2.0):
+def job_threads(cfg, todo: list[CellPlan], threads: int | None = None) -> int | None:
+    """Threads of each job: ``threads``, else a share of the cores for local jobs.
+
+    Jobs of ``cluster: local`` run side by side on this machine (up to
+    ``array_parallelism`` at once), so each gets its share of the cores this process is
+    given (or ``OMP_NUM_THREADS`` where set); a slurm job (None) counts the cores slurm
+    gives it itself.
+    """
+    if threads is not None or cfg.slurm.cluster != "local":
+        return threads
+    at_once = min(cfg.slurm.array_parallelism, max(1, len(todo)))
+    return env_threads() or default_threads(at_once)
+
+
+def run_slurm(
+    cfg,
+    run_dir: Path,
+    todo: list[CellPlan],
+    bar,
+    on_finish,
+    poll_s: float = 2.0,
+    threads: int | None = None,
+):
     """Submit the cells as a job array and collect their records as they finish.
 
     Parameters
@@ -88,36 +113,49 @@ def run_slurm(cfg, run_dir: Path, todo: list[CellPlan], bar, on_finish, poll_s: 
         ``on_finish(plan, record, seconds)`` for every finished cell.
     poll_s : float
         Seconds between status checks.
+    threads : int, optional
+        CPU threads of each job (see :func:`job_threads`).
     """
     executor = make_executor(cfg, run_dir, todo)
     run_dir = Path(run_dir).resolve()
-    jobs = executor.map_array(run_cell_job, [str(run_dir)] * len(todo), [p.cell_id for p in todo])
+    n = len(todo)
+    each = job_threads(cfg, todo, threads)
+    jobs = executor.map_array(
+        run_cell_job, [str(run_dir)] * n, [p.cell_id for p in todo], [each] * n
+    )
     bar.write(
         f"submitted {len(jobs)} job(s) ({jobs[0].job_id.split('_')[0] if jobs else '-'}); "
         f"logs in {run_dir / SUBMITIT_DIR}"
     )
     pending = dict(zip([p.cell_id for p in todo], zip(todo, jobs, strict=True), strict=True))
     t0 = time.perf_counter()
-    while pending:
-        finished = [cid for cid, (_, job) in pending.items() if job.done()]
-        for cid in finished:
-            plan, job = pending.pop(cid)
-            rec = read_record(run_dir, cid)
-            if rec is None:
-                try:
-                    job.result()
-                    error = "the job ended without writing the cell's record"
-                except Exception as exc:
-                    error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
-                rec = ended_record(plan, Status.FAILED, error[-2000:])
-            spent = [rec.get("fit_s"), rec.get("denoise_s")]
-            spent = [float(v) for v in spent if v is not None and v == v]
-            on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
-        if pending:
-            time.sleep(poll_s)
+    try:
+        while pending:
+            finished = [cid for cid, (_, job) in pending.items() if job.done()]
+            for cid in finished:
+                plan, job = pending.pop(cid)
+                rec = read_record(run_dir, cid)
+                if rec is None:
+                    try:
+                        job.result()
+                        error = "the job ended without writing the cell's record"
+                    except Exception as exc:
+                        error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
+                    rec = ended_record(plan, Status.FAILED, error[-2000:])
+                spent = [rec.get("fit_s"), rec.get("denoise_s")]
+                spent = [float(v) for v in spent if v is not None and v == v]
+                on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
+            if pending:
+                time.sleep(poll_s)
+    except BaseException:
+        if cfg.slurm.cluster == "local":  # this machine's processes: stop them too
+            for _, job in pending.values():
+                with contextlib.suppress(Exception):
+                    job.cancel(check=False)
+        raise
 
 
-def run_cell_job(run_dir: str, cell_id: str) -> str:
+def run_cell_job(run_dir: str, cell_id: str, threads: int | None = None) -> str:
     """Run one cell of a prepared run folder (what each slurm job executes).
 
     Parameters
@@ -126,13 +164,21 @@ def run_cell_job(run_dir: str, cell_id: str) -> str:
         The run folder (its ``config.yaml`` describes the run).
     cell_id : str
         The cell to run.
+    threads : int, optional
+        CPU threads (None: :func:`structnoise.threads.use_threads` chooses from the
+        cores the job is given).
 
     Returns
     -------
     str
         The cell's status.
     """
-    run_path = Path(run_dir)
+    use_threads(threads)
+    with interruptible():  # a cancelled job records nothing (not a short "ok" cell)
+        return _run_cell(Path(run_dir), cell_id)
+
+
+def _run_cell(run_path: Path, cell_id: str) -> str:
     cfg = load_config(run_path / CONFIG_FILE)
     import_plugins(cfg.plugins)
     plan = {p.cell_id: p for p in plan_cells(cfg)}[cell_id]

@@ -58,6 +58,7 @@ from structnoise.datasets.data_registry import (
     record_hash,
     recorded_file,
 )
+from structnoise.progress import download_progress
 
 #: Download attempts after the first failure (pooch waits 1 s, 2 s, ... between them).
 DEFAULT_RETRIES = 3
@@ -149,7 +150,7 @@ def fetch_file(
         retry_if_failed=max(int(retries), 0),
     )
     try:
-        path = Path(pup.fetch(name, progressbar=progress))
+        path = Path(pup.fetch(name, progressbar=download_progress(name) if progress else False))
     except ValueError as exc:
         if "hash" not in str(exc).lower():
             raise

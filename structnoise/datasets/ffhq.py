@@ -124,10 +124,10 @@ def load_ffhq(
             raise ValueError(f"n_train must be >= 0, got {n_train}")
         n_use = n_avail if n_train is None else min(n_train, n_avail)
         chosen = list(range(n_use)) + list(range(n_avail, len(names)))
-        from tqdm.auto import tqdm
+        from structnoise.progress import progress_bar
 
         clean, noisy = [], []
-        for i in tqdm(chosen, desc=f"loading {name}", disable=not progress, unit="img"):
+        for i in progress_bar(chosen, desc=f"loading {name}", disable=not progress, unit="img"):
             img = _gray(archive.read(names[i]) if archive is not None else names[i])
             if clean and img.shape != clean[0].shape:
                 raise ValueError(f"{names[i]}: size {img.shape} differs from {clean[0].shape}")

@@ -344,9 +344,11 @@ class BM3D(BaseDenoiser):
         return np.asarray(y, dtype=np.float32).reshape(z.shape)
 
     def _denoise(self, noisy: np.ndarray, **options: Any) -> np.ndarray:
-        from tqdm.auto import tqdm
+        from structnoise.progress import progress_bar
 
         out = np.empty_like(noisy)
-        for i in tqdm(range(len(noisy)), desc="bm3d", disable=not self.progress, leave=False):
+        for i in progress_bar(
+            range(len(noisy)), desc="bm3d", disable=not self.progress, leave=False
+        ):
             out[i] = self._denoise_one(noisy[i])
         return out

@@ -47,6 +47,12 @@ RF_HELP = (
     + ")."
 )
 
+#: Help of ``--threads`` (train, denoise; ``run`` has its own).
+THREADS_HELP = (
+    "CPU threads of this process (default: OMP_NUM_THREADS if set, else the cores this "
+    "process is given: its CPU affinity and cgroup quota). See docs/threads.md."
+)
+
 #: ``denoise`` flags and the option each sets.
 DENOISE_FLAGS = {"--samples": "n_samples", "--tile": "tile", "--mode": "mode", "--seed": "seed"}
 
@@ -213,14 +219,18 @@ def train_command(
         bool,
         typer.Option("--direct", help="DVLAE: also train the direct denoiser (--mode direct)."),
     ] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP)] = None,
 ) -> None:
     """Train a method on noisy images and save it (then use `structnoise denoise`)."""
     from structnoise import methods
+    from structnoise.interrupt import Interrupted, deferred, interruptible
     from structnoise.io import read_stack
     from structnoise.methods.checks import TrainingDivergedError
     from structnoise.methods.summary import TrainSummary
+    from structnoise.threads import use_threads
     from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
 
+    use_threads(threads)
     try:
         info = methods.method_info(method)
     except KeyError as exc:
@@ -255,8 +265,11 @@ def train_command(
         + ")"
     )
     try:
-        with _warnings_to_stderr():
+        with interruptible(), _warnings_to_stderr():
             model.fit(x, c)
+    except Interrupted as exc:
+        typer.echo(f"{exc} during training: no model written", err=True)
+        raise typer.Exit(exc.exit_status) from None
     except TrainingDivergedError as exc:
         raise fail(f"{exc}; no model written") from None
     except (ValueError, TypeError) as exc:
@@ -267,11 +280,15 @@ def train_command(
         check_model_dir(out, [noisy, clean], overwrite=overwrite)  # still safe to replace?
         tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
         try:
-            model.save(tmp)
-            replace_dir(tmp, out)
+            with deferred():  # a signal waits until the model is saved (a second or so)
+                model.save(tmp)
+                replace_dir(tmp, out)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+    except Interrupted as exc:
+        typer.echo(f"{exc} while saving; the model was saved to {out} first", err=True)
+        raise typer.Exit(exc.exit_status) from None
     except (ValueError, OSError) as exc:
         raise fail(f"could not save the model: {exc}") from None
     try:
@@ -306,14 +323,17 @@ def denoise_command(
         bool, typer.Option(help="Replace OUTPUT if it exists (never the input).")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP)] = None,
 ) -> None:
     """Denoise images with a trained model and write a float32 TIFF of the input's shape."""
     from structnoise import methods
     from structnoise.axes import to_stack
     from structnoise.io import read_image, write_tiff
     from structnoise.methods.checks import check_finite_output
+    from structnoise.threads import use_threads
     from structnoise.utils import check_output_file
 
+    use_threads(threads)
     if not (model_dir / "method.json").is_file():
         raise fail(f"{model_dir} is not a saved structnoise model (no method.json)")
     try:

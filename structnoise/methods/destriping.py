@@ -159,13 +159,16 @@ class Destripe(BaseDenoiser):
 
     def _denoise(self, noisy: np.ndarray, **options: Any) -> np.ndarray:
         from destripe import destripe
-        from tqdm.auto import tqdm
+
+        from structnoise.progress import progress_bar
 
         p = self.params
         horizontal = p["axis"] == "horizontal"
         device = self.device
         out = np.empty_like(noisy)
-        for i in tqdm(range(len(noisy)), desc="destripe", disable=not self.progress, leave=False):
+        for i in progress_bar(
+            range(len(noisy)), desc="destripe", disable=not self.progress, leave=False
+        ):
             img = noisy[i].astype(np.float64)
             res = destripe(
                 img.T if horizontal else img,

@@ -147,7 +147,6 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
     from structnoise.methods import load
-    from structnoise.methods.bmz_compat import patch_bioimageio
     from structnoise.methods.export_files import (
         cover,
         description,
@@ -155,8 +154,6 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
         sample_input,
         torchscript,
     )
-
-    patch_bioimageio()
 
     model_dir, out = Path(model_dir), Path(out)
     if out.suffix != ".zip":
@@ -214,9 +211,6 @@ def test_package(path, *, weight_format: str | None = None) -> Any:
     """
     from bioimageio.core import test_model
 
-    from structnoise.methods.bmz_compat import patch_bioimageio
-
-    patch_bioimageio()
     return test_model(str(path), weight_format=weight_format, devices=["cpu"])
 
 

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -342,3 +343,67 @@ def divergence_guard(method: str | None, **options):
         The guard (a :class:`DivergenceChecks`).
     """
     return divergence_guard_class()(method, **options)
+
+
+class LineProgressChecks:
+    """Training progress as plain lines (:class:`structnoise.progress.LineProgress`).
+
+    What replaces a Lightning-style progress bar (careamics') when stderr is a file or a
+    pipe: one line every few percent of the step budget, with the latest loss.
+    :func:`line_progress_callback` builds it as a Lightning callback.
+
+    Parameters
+    ----------
+    desc : str
+        Label of the lines (the method's name).
+    """
+
+    def __init__(self, desc: str = "train") -> None:
+        self.desc = desc
+        self.bar = None
+
+    def on_train_start(self, trainer, pl_module):  # noqa: D102
+        from structnoise.progress import LineProgress
+
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        if total is None:
+            with contextlib.suppress(Exception):
+                estimated = trainer.estimated_stepping_batches
+                total = int(estimated) if math.isfinite(estimated) else None
+        off = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+        self.bar = LineProgress(total=total, desc=self.desc, unit="steps", disable=off)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):  # noqa: D102
+        if self.bar is None:
+            return
+        loss = _loss_from_outputs(pl_module, outputs)
+        if loss is not None:
+            self.bar.set_postfix({"loss": f"{loss:.4g}"})
+        self.bar.update(1)
+
+    def on_train_end(self, trainer, pl_module):  # noqa: D102
+        if self.bar is not None:
+            self.bar.close()
+
+    def on_exception(self, trainer, pl_module, exception):  # noqa: D102
+        if self.bar is not None:
+            self.bar.closed = True  # an interrupted bar writes no last line
+
+
+def line_progress_callback(desc: str = "train"):
+    """A Lightning callback writing training progress as plain lines.
+
+    Parameters
+    ----------
+    desc : str
+        Label of the lines.
+
+    Returns
+    -------
+    lightning.pytorch.Callback
+        A :class:`LineProgressChecks`.
+    """
+    import lightning.pytorch as pl
+
+    cls = type("LineProgressCallback", (LineProgressChecks, pl.Callback), {"__module__": __name__})
+    return cls(desc)

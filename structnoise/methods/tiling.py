@@ -107,7 +107,7 @@ def predict_tiled(
     numpy.ndarray
         ``(N, Y, X)`` float32.
     """
-    from tqdm.auto import tqdm
+    from structnoise.progress import progress_bar
 
     n, ny, nx = stack.shape
     out = np.zeros(stack.shape, np.float32)
@@ -126,7 +126,7 @@ def predict_tiled(
             for x0 in tile_starts(nx, tw, ov)
         ]
     weight = np.zeros((ny, nx), np.float32) if tile is not None else None
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress, unit="tile", leave=False)
+    bar = progress_bar(total=len(jobs), desc=desc, disable=not progress, unit="tile", leave=False)
     current = -1
     for i, y0, x0, h, w in jobs:
         if tile is not None and i != current:

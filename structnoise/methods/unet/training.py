@@ -29,8 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from structnoise.methods.lightning_utils import divergence_guard, quiet_lightning
+from structnoise.methods.lightning_utils import (
+    divergence_guard,
+    line_progress_callback,
+    quiet_lightning,
+)
 from structnoise.methods.unet.struct_mask import StructMaskManipulate
+from structnoise.progress import is_terminal
 
 __all__ = ["CareamicsRun", "preserve_global_rng", "quiet_careamics", "read_history", "train"]
 
@@ -164,7 +169,8 @@ def train(
     work_dir : str or Path, optional
         careamics' folder; None: a temporary folder removed afterwards.
     progress : bool
-        Show careamics' progress bar and messages (else everything is quiet).
+        Show careamics' progress bar and messages on a terminal, plain progress lines
+        in a log file (:mod:`structnoise.progress`); False: everything is quiet.
     callbacks : list, optional
         More Lightning callbacks (e.g. a
         :class:`~structnoise.methods.unet.snapshots.SnapshotCallback`); the seconds in
@@ -179,7 +185,10 @@ def train(
     TrainingDivergedError
         When the loss, the validation loss or the weights became non-finite.
     """
-    quiet = not progress
+    # careamics' live bar and messages on a terminal; in a log file (or a pipe) plain
+    # progress lines (no carriage returns) and no messages
+    live = progress and is_terminal()
+    quiet = not live
     with quiet_careamics(quiet):  # careamics' import creates its loggers: import it first
         from careamics import CAREamist
     with contextlib.ExitStack() as stack:
@@ -193,8 +202,9 @@ def train(
         # careamics steps the optimiser on every loss: the first non-finite one stops
         guard = divergence_guard(name, patience=0, monitors=("val_loss",))
         extra = list(callbacks or [])
+        lines = [line_progress_callback(name)] if progress and not live else []
         careamist = CAREamist(
-            cfg, work_dir=wd, enable_progress_bar=progress, callbacks=[guard, *extra]
+            cfg, work_dir=wd, enable_progress_bar=live, callbacks=[guard, *lines, *extra]
         )
         n2v_cfg = getattr(cfg.algorithm_config, "n2v_config", None)
         if n2v_cfg is not None and n2v_cfg.struct_mask is not None:

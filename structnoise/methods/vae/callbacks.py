@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import lightning.pytorch as pl
 import torch
-from tqdm.auto import tqdm
 
 from structnoise.methods.lightning_utils import budget_reached
 from structnoise.methods.summary import StopReason
 from structnoise.methods.vae.device import ThreadTuner
+from structnoise.progress import progress_bar
 
 
 class WeightAverage:
@@ -178,7 +178,9 @@ class Budget(pl.Callback):
         self.tuner = tuner
         self.stopped_by = StopReason.EARLY_STOPPING
         self.paused = 0.0
-        self.bar = tqdm(total=max_steps, desc=desc, unit="step", disable=not progress, leave=False)
+        self.bar = progress_bar(
+            total=max_steps, desc=desc, unit="step", disable=not progress, leave=False
+        )
 
     def elapsed(self) -> float:
         """Training seconds so far (snapshot hooks not counted)."""
