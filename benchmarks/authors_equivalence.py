@@ -4,8 +4,8 @@ For each preset (``small``, ``large``) and AR axis (``horizontal``, ``vertical``
 builds the authors' modules as their training notebook does (krulllab/DVLAE at
 ``acbab39``: ``LadderVAE``, ``PixelCNN`` with ``n_out_layers=1``, ``SDecoder``, wrapped
 in their ``DVLAE`` LightningModule) and ours as the ``paper`` profile does
-(:func:`structnoise.methods.authors.paper_architecture`), copies the authors' weights
-into ours with :func:`structnoise.methods.authors.from_authors`, and compares:
+(:func:`structnoise.methods.dvlae.authors.paper_architecture`), copies the authors' weights
+into ours with :func:`structnoise.methods.dvlae.authors.from_authors`, and compares:
 
 * the parameter counts (and, at the paper's 256 crop, 3,104,778 and 25,941,386);
 * the mapping: ours -> theirs -> ours gives back every tensor bit for bit, and a
@@ -282,10 +282,11 @@ def run_config(mods, preset: str, axis: str, args, tol: float) -> list[Check]:
     """All checks of one (preset, axis)."""
     import torch
 
-    from structnoise.methods import authors as A
-    from structnoise.methods.dvlae.network import DVLAENet, count_parameters
+    from structnoise.methods.dvlae import authors as A
+    from structnoise.methods.dvlae.network import DVLAENet
     from structnoise.methods.dvlae.profiles import PAPER
     from structnoise.methods.dvlae.training import DVLAEModule
+    from structnoise.methods.vae.network import count_parameters
 
     dtype = getattr(torch, args.dtype)
     crop = args.crop or DEFAULT_CROP[preset]
@@ -563,8 +564,9 @@ def _save_lightning_checkpoint(model, path: Path) -> None:
 
 def paper_counts(mods) -> list[Check]:
     """The parameter counts of both presets at the paper's 256 crop."""
-    from structnoise.methods import authors as A
-    from structnoise.methods.dvlae.network import DVLAENet, count_parameters
+    from structnoise.methods.dvlae import authors as A
+    from structnoise.methods.dvlae.network import DVLAENet
+    from structnoise.methods.vae.network import count_parameters
 
     checks = []
     for preset, expected in PAPER_COUNTS.items():

@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/contention"))
     args = parser.parse_args(argv)
 
-    from structnoise.benchmark.results import _versions
-    from structnoise.provenance import commit_label, cpu_model, portable_command
+    from structnoise.provenance import commit_label, cpu_model, package_versions, portable_command
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit_label(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "packages": _versions(),
+        "packages": package_versions(),
         "config": config_text,
         "same_steps_every_cell": same,
     }

@@ -84,7 +84,8 @@ def unfamiliar_clean(per_source: int = 4) -> np.ndarray:
 def load(name: str):
     """``(fit_noisy, test_noisy, test_clean, axis)`` for a benchmark dataset name."""
     from structnoise.datasets import load_dataset
-    from structnoise.datasets.synthetic import checkerboard, stripe
+    from structnoise.datasets.checkerboard_noise import checkerboard
+    from structnoise.datasets.synthetic import stripe
 
     if name.startswith("unfamiliar-"):
         kind = name.split("-", 1)[1]
@@ -223,13 +224,13 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     args.set = dict(_parse_kv(kv) for kv in args.set)
-    from structnoise.benchmark.results import _versions
+    from structnoise.provenance import package_versions
 
     meta = {
         "command": portable_command(sys.argv),
         "commit": commit_label(),
         "cpu": cpu_model(),
-        "packages": _versions(),
+        "packages": package_versions(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "load_start": [round(v, 2) for v in os.getloadavg()],
     }

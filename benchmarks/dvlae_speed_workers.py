@@ -124,7 +124,7 @@ def our_train_step(method, x):
     """The computation of our Lightning ``training_step`` on batch ``x``."""
     import torch
 
-    from structnoise.methods.dvlae.speed import autocast
+    from structnoise.methods.vae.device import autocast
 
     precision = method.params["precision"]
     net = method.build_network().train()

@@ -52,7 +52,7 @@ def _count(module) -> int:
 
 def _ungate_stem(vae) -> None:
     """Drop the gate of the stem's residual block (HDN's code has none there)."""
-    from structnoise.methods.ladder import Gate
+    from structnoise.methods.vae.ladder import Gate
 
     body = vae.stem[2].body
     if isinstance(body[-1], Gate):

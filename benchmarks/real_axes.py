@@ -80,7 +80,7 @@ def tile_autocorrelation(x: np.ndarray) -> dict:
     """Estimate 2: the high-pass residual's correlations on all and on the flattest tiles."""
     from scipy.ndimage import gaussian_filter
 
-    from structnoise.datasets.analysis import HIGHPASS_SIGMA, autocorrelation
+    from structnoise.datasets.noise_stats import HIGHPASS_SIGMA, autocorrelation
 
     low = gaussian_filter(x, HIGHPASS_SIGMA, mode="reflect")
     tiles = _tiles(x - low, TILE)
@@ -138,7 +138,7 @@ def measure(path: Path) -> dict:
     """Every estimate for one frame."""
     import tifffile
 
-    from structnoise.datasets.analysis import AXIS_MIN_DIFFERENCE, propose_axis
+    from structnoise.datasets.axis_proposal import AXIS_MIN_DIFFERENCE, propose_axis
 
     x = tifffile.imread(path).astype(np.float64)
     blind = propose_axis(x)

@@ -8,7 +8,11 @@ own Python process on one thread in float32, and compares:
   smoke profile with a step limit (no wall-clock budget, so load cannot change it);
 * their denoised outputs (fixed seeds) and those of ``noisy``, ``gaussian`` and ``bm3d``;
 * models saved by the *before* code, loaded by the *after* code: their outputs must match
-  the before code's outputs for the same input and seed.
+  the before code's outputs for the same input and seed;
+* a small benchmark run (:data:`RUN`: classical and learnt methods with curve marks on
+  ``embedded-stripe``) through ``structnoise.benchmark.run``: its cell ids (so a run
+  folder written before resumes after) and every value of its results table (each cell,
+  metric and evaluation, curve marks included).
 
 Writes ``equivalence.json`` and ``equivalence.md`` (with both commits, versions and the
 machine) to ``--out`` (default ``results/architecture``).
@@ -46,6 +50,23 @@ LEARNT = {
     "n2v": {},
 }
 CLASSICAL = {"noisy": {}, "gaussian": {"sigma": 1.0}, "bm3d": {}}
+#: The benchmark run compared (its results table and cell ids).
+RUN = {
+    "name": "equivalence",
+    "profile": "smoke",
+    "methods": [
+        "noisy",
+        {"name": "gaussian", "params": {"sigma": 1.0}},
+        {"name": "n2v", "max_steps": 4},
+        {"name": "dvlae-small", "max_steps": 4},
+    ],
+    "datasets": ["embedded-stripe"],
+    "seeds": [0],
+    "curve_marks": 1,
+    "max_test_images": 2,
+    "report": False,
+    "save_denoised": False,
+}
 
 
 def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,6 +111,16 @@ def child(out: Path, load_from: Path | None) -> None:
             m = methods.load(load_from / "models" / name)
             options = {"n_samples": 2} if name != "n2v" else {}
             arrays[f"loaded/{name}"] = m.denoise(test, **options)
+    from structnoise.benchmark import run
+
+    table = run(dict(RUN), out=str(out / "run"), progress=False).table
+    result["run"] = {
+        "cells": sorted(set(table["cell_id"])),
+        "values": {
+            f"{r.cell_id}/{r.metric}/{r.mark_step}/{r.final}": float(r.value)
+            for r in table.itertuples()
+        },
+    }
     np.savez(out / "arrays.npz", **arrays)
     (out / "result.json").write_text(json.dumps(result))
 
@@ -101,6 +132,7 @@ def _run_child(pythonpath: Path, out: Path, load_from: Path | None = None) -> No
         cmd += ["--load-from", str(load_from)]
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "OMP_NUM_THREADS": "1"}
     env["TQDM_DISABLE"] = "1"
+    env["STRUCTNOISE_DATA"] = str(out.parent / "data")  # one dataset cache for both
     subprocess.run(cmd, check=True, env=env, cwd=out)
 
 
@@ -156,8 +188,9 @@ def main() -> None:
             _git("worktree", "remove", "--force", str(tree))
         b = np.load(tmp / "before" / "arrays.npz")
         a = np.load(tmp / "after" / "arrays.npz")
-        hb = json.loads((tmp / "before" / "result.json").read_text())["histories"]
-        ha = json.loads((tmp / "after" / "result.json").read_text())["histories"]
+        rb = json.loads((tmp / "before" / "result.json").read_text())
+        ra = json.loads((tmp / "after" / "result.json").read_text())
+        hb, ha = rb["histories"], ra["histories"]
     rows = []
     for name in [*CLASSICAL, *LEARNT]:
         rows.append(("output", name, _max_diff(b[f"denoise/{name}"], a[f"denoise/{name}"])))
@@ -170,6 +203,14 @@ def main() -> None:
                 _max_diff(b[f"denoise/{name}"], a[f"loaded/{name}"]),
             )
         )
+    vb, va = rb["run"]["values"], ra["run"]["values"]
+    same_cells = rb["run"]["cells"] == ra["run"]["cells"] and set(vb) == set(va)
+    rows.append(("benchmark run: cell ids", "all", 0.0 if same_cells else float("inf")))
+    worst = max((abs(vb[k] - va[k]) for k in vb if k in va and vb[k] == vb[k]), default=0.0)
+    nan_moved = any((vb[k] != vb[k]) != (va.get(k) != va.get(k)) for k in vb)
+    rows.append(
+        ("benchmark run: results table values", "all", float("inf") if nan_moved else worst)
+    )
     steps = {name: len(hb[name]) for name in LEARNT}
     import torch
 
@@ -182,6 +223,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
         "history_rows": steps,
+        "benchmark_run_rows": len(vb),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +239,8 @@ def main() -> None:
         f"`{after[:10]}`{' (package code modified)' if dirty else ''}; torch {meta['torch']}, "
         f"Python {meta['python']}, {meta['machine']['cpu']} ({meta['machine']['cores']} cores), "
         f"{meta['date']}. One thread, float32, smoke profile, seed 0, step-bound training; "
-        f"history rows compared: {steps}.",
+        f"history rows compared: {steps}; benchmark run: {len(vb)} "
+        f"result rows of {len(rb['run']['cells'])} cells.",
         "",
         "| check | method | max abs difference |",
         "| --- | --- | --- |",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -137,16 +140,116 @@ def microssim_stack(gt, pred) -> np.ndarray:
     return np.array([float(metric.score(a, b)) for a, b in zip(g, p, strict=True)])
 
 
-#: The metrics every benchmark cell records, per test image and averaged.
-METRICS = ("psnr", "ssim", "microssim")
+@dataclass(frozen=True)
+class Metric:
+    """One image-quality metric: what tables, claims, curves and ``report.html`` read.
 
-#: How the metrics are computed; runs with another convention are not compared
-#: (``structnoise report --with``). Change it whenever a metric's computation changes.
-METRIC_CONVENTION = (
-    "psnr=paper-v1(data_range=gt.max-gt.min);"
-    "ssim=skimage-v1(win7,data_range=gt.max-gt.min);"
-    "microssim=microssim-v1(fit on the test stack,bg_percentile=3)"
+    Attributes
+    ----------
+    name : str
+        The key in records and in the results table's ``metric`` column.
+    title : str
+        How tables, figure axes and the page name it (``"PSNR (dB)"``).
+    fn : callable
+        ``fn(gt, pred) -> (N,) array``: the metric per image of two stacks.
+    higher_is_better : bool
+        Which way is better: the best of a row, the order of a ranking.
+    convention : str
+        How it is computed, with a version; runs whose conventions differ are not
+        compared. Change it whenever the computation changes.
+    decimals : int
+        Decimals shown in tables and rankings.
+    """
+
+    name: str
+    title: str
+    fn: Callable[[Any, Any], np.ndarray]
+    higher_is_better: bool
+    convention: str
+    decimals: int = 3
+
+    def best(self, values):
+        """The best of some values (max or min as the metric says; NaN when empty)."""
+        values = [v for v in values if not np.isnan(v)]
+        if not values:
+            return float("nan")
+        return max(values) if self.higher_is_better else min(values)
+
+
+def _registry(*metrics: Metric) -> dict[str, Metric]:
+    return {m.name: m for m in metrics}
+
+
+#: Every metric a benchmark cell scores, per test image and averaged, in the order the
+#: reports show them (the first is the primary one: Table 1's headline, the page's bold
+#: row). A new metric is one entry here.
+METRICS: dict[str, Metric] = _registry(
+    Metric(
+        "psnr",
+        "PSNR (dB)",
+        psnr_stack,
+        higher_is_better=True,
+        convention="paper-v1(data_range=gt.max-gt.min)",
+        decimals=2,
+    ),
+    Metric(
+        "ssim",
+        "SSIM",
+        ssim_stack,
+        higher_is_better=True,
+        convention="skimage-v1(win7,data_range=gt.max-gt.min)",
+    ),
+    Metric(
+        "microssim",
+        "MicroSSIM",
+        microssim_stack,
+        higher_is_better=True,
+        convention="microssim-v1(fit on the test stack,bg_percentile=3)",
+    ),
 )
+
+#: How the metrics are computed (``name=convention;...``); runs with another convention
+#: are not compared (``structnoise report --with``).
+METRIC_CONVENTION = ";".join(f"{m.name}={m.convention}" for m in METRICS.values())
+
+
+def get_metric(name: str) -> Metric:
+    """The :class:`Metric` of a name; a metric not registered here gets a plain entry.
+
+    Parameters
+    ----------
+    name : str
+        A metric name of a results table (other runs may hold metrics this version does
+        not define).
+
+    Returns
+    -------
+    Metric
+        Unknown names: title = name, higher is better, 3 decimals.
+    """
+    known = METRICS.get(name)
+    if known is not None:
+        return known
+    return Metric(name, name, _unknown, higher_is_better=True, convention="unknown")
+
+
+def _unknown(gt, pred):  # pragma: no cover - a placeholder never called
+    raise KeyError("metric not defined in this version of structnoise")
+
+
+def metric_order(names) -> list[str]:
+    """Metric names in :data:`METRICS` order, the others after them in their own order.
+
+    Parameters
+    ----------
+    names : iterable of str
+
+    Returns
+    -------
+    list of str
+    """
+    present = list(dict.fromkeys(n for n in names if isinstance(n, str)))
+    return [m for m in METRICS if m in present] + [m for m in present if m not in METRICS]
 
 
 def score_stack(gt, pred) -> dict[str, np.ndarray]:
@@ -162,8 +265,4 @@ def score_stack(gt, pred) -> dict[str, np.ndarray]:
     dict
         ``{metric: (N,) array}``.
     """
-    return {
-        "psnr": psnr_stack(gt, pred),
-        "ssim": ssim_stack(gt, pred),
-        "microssim": microssim_stack(gt, pred),
-    }
+    return {name: metric.fn(gt, pred) for name, metric in METRICS.items()}

@@ -1,8 +1,10 @@
-"""What the measuring scripts record with every number: commit, machine, a portable command.
+"""Where a number comes from: commit, package versions, machine, a portable command.
 
-Used by the scripts in ``benchmarks/`` (and anything else that writes results), so that a
-committed result names the code and the machine it came from and never a path of the
-machine it was made on.
+The one place the code, the machine and the installed packages are probed: the scripts in
+``benchmarks/`` record them with every result, and a benchmark run's ``provenance.json``
+(:func:`structnoise.benchmark.runfolder.write_provenance`) holds them, so that a result
+names the code and the machine it came from and never a path of the machine it was made
+on.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import contextlib
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 #: The checkout this package lives in (when it is one).
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +37,108 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: The packages a run's numbers depend on (:func:`package_versions`).
+PACKAGES = (
+    "structnoise",
+    "numpy",
+    "scipy",
+    "torch",
+    "lightning",
+    "careamics",
+    "scikit-image",
+    "microssim",
+    "bm3d",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "submitit",
+    "matplotlib",
+    "seaborn",
+)
+
+
+def git_state(
+    root: str | os.PathLike = ROOT, paths: Sequence[str] = (), *, untracked: bool = False
+) -> dict[str, Any]:
+    """The commit of a checkout and whether it has changes.
+
+    Parameters
+    ----------
+    root : path-like
+        A git checkout.
+    paths : sequence of str
+        Only changes under these paths count (all when empty).
+    untracked : bool
+        Whether untracked files count as changes.
+
+    Returns
+    -------
+    dict
+        ``{"commit": full sha, "dirty": bool}``; both None outside git.
+    """
+    git = ["git", "-C", str(root)]
+    status = [*git, "status", "--porcelain"]
+    if not untracked:
+        status.append("--untracked-files=no")
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        changes = subprocess.run(
+            [*status, "--", *paths], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(changes.strip())}
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine: host, platform, CPU model and cores, memory, torch threads, GPUs.
+
+    Returns
+    -------
+    dict
+        ``hostname, platform, processor, cpu_model, python, cpu_count``, and where known
+        ``cpu_affinity`` (cores this process may use), ``memory_gb``, ``torch_threads``
+        and ``gpus`` (torch only when it is already imported).
+    """
+    info: dict[str, Any] = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+    }
+    with contextlib.suppress(AttributeError):  # not Linux
+        info["cpu_affinity"] = len(os.sched_getaffinity(0))
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gb"] = round(pages * size / 1024**3, 1)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def package_versions() -> dict[str, str | None]:
+    """The installed versions of :data:`PACKAGES` (None: not installed).
+
+    Returns
+    -------
+    dict
+    """
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def commit_label(root: str | os.PathLike = ROOT, paths: Sequence[str] = ("structnoise",)) -> str:
     """The short commit of ``root``, with `` (modified)`` when ``paths`` have changes.
 
@@ -47,21 +154,10 @@ def commit_label(root: str | os.PathLike = ROOT, paths: Sequence[str] = ("struct
     str
         E.g. ``"56a79de050"`` or ``"56a79de050 (modified)"``; ``"unknown"`` outside git.
     """
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", *paths],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    state = git_state(root, paths, untracked=True)
+    if state["commit"] is None:
         return "unknown"
-    return sha + (" (modified)" if dirty else "")
+    return state["commit"][:10] + (" (modified)" if state["dirty"] else "")
 
 
 def portable_argv(argv: Sequence[str], root: str | os.PathLike = ROOT) -> list[str]:

@@ -1,4 +1,4 @@
-"""Architecture rules checked on the source: no import cycles inside ``structnoise``.
+"""Architecture rules checked on the source: no import cycles, re-exports only in packages.
 
 Imports are read with :mod:`ast` (nothing is imported), at module level and inside
 functions alike: a function-local import still ties two modules together, it only
@@ -125,4 +125,77 @@ def test_no_import_cycles():
     cycles = import_cycles(import_graph())
     assert not cycles, "import cycles in structnoise:\n" + "\n".join(
         " <-> ".join(c) for c in cycles
+    )
+
+
+def _module_level_imports(tree: ast.Module) -> dict[str, int]:
+    """Names bound by imports at module level (also under ``if``/``try``): name -> line."""
+    bound: dict[str, int] = {}
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If | ast.Try):
+            stack.extend(node.body + node.orelse + getattr(node, "finalbody", []))
+            for handler in getattr(node, "handlers", []):
+                stack.extend(handler.body)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                bound[(alias.asname or alias.name).split(".")[0]] = node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            for alias in node.names:
+                bound[alias.asname or alias.name] = node.lineno
+    return bound
+
+
+def _dunder_all(tree: ast.Module) -> list[str]:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+    return []
+
+
+def reexports(path: Path) -> list[str]:
+    """Names a module imports only to hand them on: listed in ``__all__`` or never used.
+
+    A name bound by a module-level import counts as used when the module reads it
+    anywhere (``ast.Name`` loads, also inside functions and annotations).
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imported = _module_level_imports(tree)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    listed = set(_dunder_all(tree))
+    return sorted(
+        f"{name} (line {line})"
+        for name, line in imported.items()
+        if name in listed or name not in used
+    )
+
+
+def test_reexport_check_sees_listed_and_unused_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from __future__ import annotations\n"
+        "import os\n"
+        "from typing import TYPE_CHECKING\n"
+        "from json import dumps, loads\n"
+        "from pathlib import Path\n"
+        "if TYPE_CHECKING:\n"
+        "    from decimal import Decimal\n"
+        "__all__ = ['Path', 'f']\n"
+        "def f(x: Decimal) -> str:\n"
+        "    return dumps(os.sep) if TYPE_CHECKING else ''\n"
+    )
+    assert reexports(module) == ["Path (line 5)", "loads (line 4)"]
+
+
+def test_only_package_inits_reexport():
+    """Outside package ``__init__`` files, a module defines every name it exports."""
+    offenders = {
+        name: found
+        for name, path in module_files().items()
+        if path.name != "__init__.py" and (found := reexports(path))
+    }
+    assert not offenders, "modules that re-export names they do not define:\n" + "\n".join(
+        f"{name}: {', '.join(found)}" for name, found in sorted(offenders.items())
     )

@@ -18,15 +18,11 @@ from typer.testing import CliRunner
 
 from structnoise import methods
 from structnoise.cli import app
-from structnoise.methods import authors as A
-from structnoise.methods.dvlae.network import (
-    Architecture,
-    DVLAENet,
-    SignalDecoder,
-    count_parameters,
-)
+from structnoise.methods.dvlae import authors as A
+from structnoise.methods.dvlae.network import Architecture, DVLAENet, SignalDecoder
 from structnoise.methods.dvlae.profiles import PAPER, QUICK, SMOKE, resolve_architecture
-from structnoise.methods.ladder import LadderVAE
+from structnoise.methods.vae.ladder import LadderVAE
+from structnoise.methods.vae.network import count_parameters
 
 runner = CliRunner()
 

@@ -12,17 +12,15 @@ import pytest
 import tifffile
 import yaml
 
-from structnoise.benchmark.config import (
-    ConfigError,
-    RunConfig,
-    expand_cells,
-    load_config,
-    parse_method_string,
-    shipped_configs,
-)
+from structnoise.benchmark.cells import expand_cells, plan_cells
+from structnoise.benchmark.config import load_config, shipped_configs
+from structnoise.benchmark.errors import ConfigError
 from structnoise.benchmark.memory import PeakMemory
+from structnoise.benchmark.methodspec import parse_method_string
 from structnoise.benchmark.results import COLUMNS, read_table
-from structnoise.benchmark.runner import plan_cells, run, validate_names
+from structnoise.benchmark.runner import run
+from structnoise.benchmark.schema import RunConfig
+from structnoise.benchmark.validation import validate_names
 from structnoise.utils import derive_seed
 
 # Fake methods, written to a plugin file so that subprocesses (resume test, submitit
@@ -61,8 +59,8 @@ FAKES = textwrap.dedent(
     class FakeAR(BaseDenoiser):
         """Blur whose width depends on rf; samples; can draw a new noisy image."""
 
-        info = MethodInfo(description="fake dvlae", samples=True, uses_axis=True,
-                          budgets=BUDGETS)
+        info = MethodInfo(description="fake dvlae", denoise_options=("n_samples",),
+                          uses_axis=True, budgets=BUDGETS)
 
         def __init__(self, *, rf=4, axis="horizontal", **kw):
             super().__init__(rf=rf, axis=axis, **kw)
@@ -96,7 +94,7 @@ FAKES = textwrap.dedent(
 
 
     class FakeCare(BaseDenoiser):
-        info = MethodInfo(description="fake supervised", needs_clean=True, budgets=BUDGETS)
+        info = MethodInfo(description="fake supervised", clean_use="target", budgets=BUDGETS)
 
         def _fit(self, x, clean, val):
             _log("fake-care", self.seed)
@@ -112,18 +110,12 @@ FAKES = textwrap.dedent(
     class FakeHDN(FakeCare):
         """Clean images only for a noise model; learns from extra noisy images too."""
 
-        info = MethodInfo(description="fake hdn", needs_clean=True, budgets=BUDGETS,
+        info = MethodInfo(description="fake hdn", budgets=BUDGETS,
                           clean_use="calibration", extra_noisy=True)
 
         def fit(self, noisy, clean=None, *, val=None, extra_noisy=None):
             self.n_extra = None if extra_noisy is None else len(extra_noisy)
             return super().fit(noisy, clean, val=val)
-
-
-    class FakeLegacy(FakeHDN):
-        """Declared before clean_use existed: needs_clean only (read as clean_use target)."""
-
-        info = MethodInfo(description="fake old plugin", needs_clean=True, budgets=BUDGETS)
 
 
     class FakeFail(BaseDenoiser):
@@ -150,7 +142,7 @@ FAKES = textwrap.dedent(
 
 
     for name, cls in (("fake-blur", FakeBlur), ("fake-ar", FakeAR), ("fake-care", FakeCare),
-                      ("fake-hdn", FakeHDN), ("fake-legacy", FakeLegacy), ("fake-fail", FakeFail),
+                      ("fake-hdn", FakeHDN), ("fake-fail", FakeFail),
                       ("fake-kill", FakeKill)):
         register(name, info=cls.info)(cls)
     '''
@@ -335,7 +327,7 @@ def test_shipped_configs_parse():
 
 
 def test_unknown_names_list_what_exists(plugin):
-    from structnoise.benchmark.runner import import_plugins
+    from structnoise.benchmark.validation import import_plugins
 
     import_plugins([plugin])
     cfg = load_config({"methods": ["fake-blur", "nope"], "datasets": ["embedded-stripe"]})
@@ -438,7 +430,9 @@ def test_run_end_to_end(tmp_path, plugin, datasets, monkeypatch):
 
 
 def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
-    from structnoise.benchmark.runner import execute_cell, import_plugins, load_dataset
+    from structnoise.benchmark.execute import execute_cell
+    from structnoise.benchmark.loading import load_dataset
+    from structnoise.benchmark.validation import import_plugins
     from structnoise.methods import registry
 
     import_plugins([plugin])
@@ -447,7 +441,7 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
             plugin,
             datasets,
             tmp_path / "run",
-            methods=["fake-care", "fake-hdn", "fake-legacy", "fake-ar"],
+            methods=["fake-care", "fake-hdn", "fake-ar"],
             seeds=[0],
             max_test_images=2,
         )
@@ -467,7 +461,7 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
         for name in plans:
             entry = registry.get_entry(name)
             registry.register(name, info=entry.info, replace=True)(spy(entry))
-        recs = {name: execute_cell(plan, cfg, ds, tmp_path / "run") for name, plan in plans.items()}
+        recs = {name: execute_cell(plan, ds, tmp_path / "run") for name, plan in plans.items()}
     assert all(r["status"] == "ok" for r in recs.values()), recs
     # supervised: training split only
     assert created["fake-care"].n_fit == 6
@@ -476,9 +470,6 @@ def test_fit_inputs_per_method_type(tmp_path, plugin, datasets):
     # training pairs plus the noisy test images
     assert created["fake-hdn"].n_fit == 6 and created["fake-hdn"].n_extra == 2
     assert recs["fake-hdn"]["fit_call"] == "fit(train_noisy, train_clean, extra_noisy=test_noisy)"
-    # declared before clean_use (needs_clean only): as "target", whatever fit could take
-    assert created["fake-legacy"].n_fit == 6 and created["fake-legacy"].n_extra is None
-    assert recs["fake-legacy"]["fit_call"] == "fit(train_noisy, train_clean)"
     # unsupervised: every noisy image (train + the 2 kept test images)
     assert created["fake-ar"].n_fit == 8
     assert created["fake-ar"].axis == "horizontal"
@@ -500,15 +491,15 @@ def test_fit_inputs_follow_the_declaration_only():
     )
     calls = [
         (MethodInfo(), ("all",)),
-        (MethodInfo(clean_use="target", needs_clean=True), ("tn", "tc")),
-        (MethodInfo(clean_use="calibration", needs_clean=True), ("tn", "tc")),
-        (MethodInfo(needs_clean=True), ("tn", "tc")),  # an old plugin
+        (MethodInfo(clean_use="target"), ("tn", "tc")),
+        (MethodInfo(clean_use="calibration"), ("tn", "tc")),
     ]
     for info, args in calls:
         assert fit_inputs(info, ds)[:2] == (args, {})
-    info = MethodInfo(clean_use="calibration", extra_noisy=True, needs_clean=True)
+    info = MethodInfo(clean_use="calibration", extra_noisy=True)
+    assert info.needs_clean and not info.samples
     assert fit_inputs(info, ds)[:2] == (("tn", "tc"), {"extra_noisy": "te"})
-    # clean images used when there are some, not needed: every noisy image otherwise
+    # a dataset without clean training images: every noisy image
     info = MethodInfo(clean_use="calibration", extra_noisy=True)
     assert fit_inputs(info, SimpleNamespace(**{**vars(ds), "train_clean": None}))[0] == ("all",)
 
@@ -672,8 +663,8 @@ def test_shipped_configs_name_existing_methods_and_datasets(name):
 
 
 def test_paper_table_and_dataset_defaults_use_existing_names():
-    from structnoise.benchmark.runner import package_dataset_params, registered_datasets
     from structnoise.benchmark.tables import paper_table1
+    from structnoise.benchmark.validation import registered_datasets
     from structnoise.methods import list_methods
 
     paper = paper_table1()
@@ -682,10 +673,17 @@ def test_paper_table_and_dataset_defaults_use_existing_names():
     assert set(paper["dataset"]) <= datasets
     analogues = {d for x in paper["analogue_datasets"] if x for d in x.split(";")}
     assert analogues == {"embedded-stripe", "embedded-checkerboard"} <= datasets
-    defaults = package_dataset_params()
-    assert set(defaults) <= set(list_methods())
-    assert {d for per in defaults.values() for d in per} <= datasets
-    assert defaults["sn2v"]["embedded-checkerboard"] == {"span": "full"}
+    from structnoise.methods import method_info
+
+    named = {
+        d
+        for m in list_methods()
+        for per_profile in method_info(m).dataset_defaults.values()
+        for d in per_profile
+    }
+    assert named <= datasets
+    sn2v = method_info("sn2v").dataset_defaults["*"]
+    assert sn2v["embedded-checkerboard"] == {"span": "full"}
 
 
 def test_shipped_smoke_config_on_real_data(tmp_path):

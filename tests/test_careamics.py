@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from structnoise import methods
-from structnoise.datasets.synthetic import checkerboard, structured_noise
-from structnoise.methods.careamics_adapters import PROFILES, propose_span
+from structnoise.datasets.checkerboard_noise import checkerboard
+from structnoise.datasets.noise_stats import propose_span
+from structnoise.datasets.synthetic import structured_noise
+from structnoise.methods.unet import PROFILES
 from structnoise.metrics import psnr
 
 
@@ -28,7 +30,7 @@ def _mask_pixels(n2v_config: dict, size=32, seed=0):
     """What the model's N2V manipulation changes on a random patch: (changed, centres)."""
     from careamics.config.algorithms.n2v_manipulation import N2VManipulateConfig
 
-    from structnoise.methods.careamics_adapters import StructMaskManipulate
+    from structnoise.methods.unet.struct_mask import StructMaskManipulate
 
     struct = dict(n2v_config.get("struct_mask") or {})
     span = struct.get("span", 0)
@@ -271,7 +273,7 @@ def test_care_declares_clean_targets():
 
 
 def test_augment_names():
-    from structnoise.methods.careamics_adapters import Augment
+    from structnoise.methods.unet.config import Augment
 
     model = methods.create("sn2v", augment="flips")
     assert model.augment is Augment.FLIPS and model.get_params()["augment"] == "flips"

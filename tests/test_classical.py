@@ -5,7 +5,7 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 
 from structnoise import methods
-from structnoise.methods.classical import estimate_noise_psd, psd_on_grid
+from structnoise.methods.blind_bm3d import estimate_noise_psd, psd_on_grid
 from structnoise.metrics import psnr
 
 

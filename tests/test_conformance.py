@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from structnoise import methods
-from structnoise.methods.base import MethodInfo
+from structnoise.methods.contract import MethodInfo
 
 SEED = 7
 
@@ -96,3 +96,17 @@ def test_supervised_methods_refuse_without_clean(name, data):
     model, _ = _build(name)
     with pytest.raises(ValueError, match="needs clean targets"):
         model.fit(noisy)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in methods.list_methods()
+        if hasattr(methods.get_entry(n).factory, "one_pass_network")
+    ],
+)
+def test_one_pass_hook_says_why_an_unfitted_model_has_no_network(name):
+    """The optional export hook: a ValueError naming the reason, as export expects."""
+    with pytest.raises(ValueError, match="not fitted"):
+        methods.create(name, profile="smoke").one_pass_network()

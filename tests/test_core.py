@@ -6,8 +6,8 @@ import torch
 
 from structnoise._validate import as_stack, check_axis
 from structnoise.io import read_stack, write_tiff
-from structnoise.methods.ladder import LadderVAE
 from structnoise.methods.tiling import predict_tiled, tile_starts
+from structnoise.methods.vae.ladder import LadderVAE
 from structnoise.metrics import psnr, psnr_stack
 from structnoise.utils import atomic_path, derive_seed
 
@@ -143,7 +143,8 @@ class _Recorder:
     def make(extra: bool):
         from typing import ClassVar
 
-        from structnoise.methods.base import BaseDenoiser, MethodInfo
+        from structnoise.methods.base import BaseDenoiser
+        from structnoise.methods.contract import MethodInfo
 
         class Rec(BaseDenoiser):
             info: ClassVar[MethodInfo] = MethodInfo(
@@ -207,3 +208,55 @@ def test_registry_temporary_restores_the_registry():
         assert methods.list_methods() == baseline
         assert {"gaussian", "bm3d", "noisy"} <= set(baseline)
     assert methods.list_methods() == before
+
+
+def test_register_on_a_class_with_the_parameters_a_name_fixes():
+    from structnoise import methods
+    from structnoise.methods import registry
+    from structnoise.methods.base import BaseDenoiser
+    from structnoise.methods.contract import MethodInfo
+
+    with registry.temporary():
+
+        @registry.register("test-wide", width=3)
+        @registry.register("test-narrow", info=MethodInfo(description="narrow"), width=1)
+        class Blur(BaseDenoiser):
+            info = MethodInfo(description="a blur", learns=False, denoise_options=())
+
+            def __init__(self, *, width=2, **kw):
+                super().__init__(width=width, **kw)
+
+            def _denoise(self, noisy, **options):
+                return noisy * self.params["width"]
+
+        assert isinstance(Blur, type)  # the decorator returns the class unchanged
+        wide, narrow = methods.create("test-wide"), methods.create("test-narrow", seed=4)
+        assert (wide.name, wide.params["width"]) == ("test-wide", 3)
+        assert (narrow.name, narrow.params["width"], narrow.seed) == ("test-narrow", 1, 4)
+        assert methods.method_info("test-wide").description == "a blur"  # the class's info
+        assert methods.method_info("test-narrow").description == "narrow"
+        assert methods.create("test-wide", width=3).params["width"] == 3
+        with pytest.raises(TypeError, match="test-wide is width=3; it does not take width=5"):
+            methods.create("test-wide", width=5)
+        # callers that build through the entry's factory (the benchmark) get the same
+        assert registry.get_entry("test-wide").factory().params["width"] == 3
+        assert registry.get_entry("test-wide").method is Blur
+    # the built-in variants are one class each with the variant they fix
+    assert methods.get_entry("dvlae-large").defaults == {"variant": "large"}
+    assert methods.get_entry("dvlae-large").factory().variant == "large"
+    assert methods.get_entry("hdn36-large").factory(seed=1).variant == "hdn36-large"
+    assert methods.create("hdn36").variant == "hdn36"
+    with pytest.raises(TypeError, match="dvlae-small is variant='small'"):
+        methods.create("dvlae-small", variant="large")
+
+
+def test_method_info_derives_what_other_fields_say():
+    from structnoise.methods.contract import MethodInfo
+
+    assert not MethodInfo().needs_clean and not MethodInfo().samples
+    assert MethodInfo(clean_use="target").needs_clean
+    assert MethodInfo(clean_use="calibration").needs_clean
+    assert MethodInfo(denoise_options=("n_samples", "tile")).samples
+    assert not MethodInfo(denoise_options=("tile",)).samples
+    with pytest.raises(TypeError):
+        MethodInfo(needs_clean=True)  # not a field: clean_use says it

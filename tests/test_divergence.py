@@ -79,7 +79,7 @@ def test_persistent_nonfinite_loss_raises_at_its_first_step(monkeypatch):
 
 def test_isolated_nonfinite_batch_is_skipped(monkeypatch):
     """HDN skips one non-finite batch (no optimiser step) and trains on."""
-    from structnoise.methods import hdn_training
+    from structnoise.methods.hdn import training as hdn_training
 
     original = hdn_training.hdn_losses
     calls = []

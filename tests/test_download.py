@@ -15,14 +15,11 @@ import tifffile
 from typer.testing import CliRunner
 
 from structnoise.cli import app
-from structnoise.datasets import download, load_dataset, real
-from structnoise.datasets.catalog import dataset_status, fetch_dataset
-from structnoise.datasets.download import (
-    DataUnavailableError,
-    DownloadError,
-    RegistryEntry,
-    load_registry,
-)
+from structnoise.datasets import archives, data_registry, download, load_dataset, real
+from structnoise.datasets.base import DataUnavailableError, DownloadError
+from structnoise.datasets.cache import data_dir
+from structnoise.datasets.catalog import CATALOG, dataset_status, fetch_dataset
+from structnoise.datasets.data_registry import RegistryEntry, load_registry
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -46,7 +43,7 @@ def server(tmp_path, monkeypatch):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv(download.BASE_URL_ENV, f"http://127.0.0.1:{httpd.server_address[1]}")
+    monkeypatch.setenv(data_registry.BASE_URL_ENV, f"http://127.0.0.1:{httpd.server_address[1]}")
     yield root
     httpd.shutdown()
     httpd.server_close()
@@ -71,9 +68,9 @@ def _zip_bytes(members: dict) -> bytes:
 
 
 def _set_registry(monkeypatch, name, digest):
-    entry = download.REGISTRY[name]
+    entry = data_registry.REGISTRY[name]
     new = RegistryEntry(name, digest, entry.url, "known" if digest else "unknown")
-    monkeypatch.setitem(download.REGISTRY, name, new)
+    monkeypatch.setitem(data_registry.REGISTRY, name, new)
 
 
 def _leftovers(path):
@@ -152,12 +149,12 @@ def test_unknown_hash_is_recorded_and_reported(server, monkeypatch, rng, caplog)
     with caplog.at_level(logging.WARNING, logger="structnoise.datasets"):
         ds = load_dataset("mouse_nuclei", progress=False)
     assert _sha256(archive) in caplog.text and "no published SHA-256" in caplog.text
-    assert download.recorded_hashes()["Mouse_skull_nuclei.zip"] == _sha256(archive)
+    assert data_registry.recorded_hashes()["Mouse_skull_nuclei.zip"] == _sha256(archive)
     assert ds.test_noisy.shape == (2, 64, 256) and ds.train_noisy.shape == (2, 64, 256)
     np.testing.assert_array_equal(ds.train_noisy, stack[:, :, 256:])
     assert ds.axis is None
     # the recorded hash now protects later downloads: a changed file is rejected
-    (download.downloads_dir() / "Mouse_skull_nuclei.zip").unlink()
+    (data_registry.downloads_dir() / "Mouse_skull_nuclei.zip").unlink()
     (server / "Mouse_skull_nuclei.zip").write_bytes(archive + b"tampered")
     with pytest.raises(DownloadError, match="recorded on first download"):
         download.fetch_file("Mouse_skull_nuclei.zip", retries=0, progress=False)
@@ -171,15 +168,15 @@ def test_wrong_hash_gives_clear_error_and_no_partial_file(server, monkeypatch, r
         load_dataset("mouse-actin", retries=1, progress=False)
     assert "0" * 64 in str(info.value)
     assert len(_Handler.hits) == 2  # one retry
-    assert _leftovers(download.downloads_dir()) == []
-    assert not (download.data_dir() / "extracted").exists()
+    assert _leftovers(data_registry.downloads_dir()) == []
+    assert not (data_dir() / "extracted").exists()
 
 
 def test_http_error_and_missing_member(server, monkeypatch):
     _pretend_https(monkeypatch)
     with pytest.raises(DownloadError, match="could not download"):
-        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
-    assert _leftovers(download.downloads_dir()) == []
+        fetch_dataset("mouse-actin", retries=0, progress=False)[0]
+    assert _leftovers(data_registry.downloads_dir()) == []
     archive = _zip_bytes({"Mouse actin/other.tif": b"x"})
     (server / "Mouse_actin.zip").write_bytes(archive)
     _set_registry(monkeypatch, "Mouse_actin.zip", _sha256(archive))
@@ -188,11 +185,11 @@ def test_http_error_and_missing_member(server, monkeypatch):
 
 
 def test_base_url_argument_overrides_env(server, monkeypatch):
-    monkeypatch.setenv(download.BASE_URL_ENV, "http://mirror.invalid/data/")
-    assert download.file_url("flower.tif") == "http://mirror.invalid/data/flower.tif"
-    assert download.file_url("flower.tif", base_url="http://a/b") == "http://a/b/flower.tif"
-    monkeypatch.delenv(download.BASE_URL_ENV)
-    assert download.file_url("flower.tif") == download.REGISTRY["flower.tif"].url
+    monkeypatch.setenv(data_registry.BASE_URL_ENV, "http://mirror.invalid/data/")
+    assert data_registry.file_url("flower.tif") == "http://mirror.invalid/data/flower.tif"
+    assert data_registry.file_url("flower.tif", base_url="http://a/b") == "http://a/b/flower.tif"
+    monkeypatch.delenv(data_registry.BASE_URL_ENV)
+    assert data_registry.file_url("flower.tif") == data_registry.REGISTRY["flower.tif"].url
 
 
 def test_local_path_skips_download(tmp_path, rng):
@@ -230,27 +227,27 @@ def _actin_zip(rng, members=None):
 def test_http_first_download_is_refused_and_nothing_recorded(server, rng):
     (server / "Mouse_actin.zip").write_bytes(_actin_zip(rng))
     with pytest.raises(DownloadError) as info:
-        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+        fetch_dataset("mouse-actin", retries=0, progress=False)[0]
     msg = str(info.value)
     assert "\n" not in msg
     assert msg.startswith("Mouse_actin.zip: refusing to download http://127.0.0.1:")
     assert "over http://" in msg and "https mirror" in msg and "recorded-hashes.txt" in msg
     assert _Handler.hits == []  # refused before any request
-    assert download.recorded_hashes() == {}
-    assert not (download.data_dir() / "recorded-hashes.txt").exists()
-    assert _leftovers(download.downloads_dir()) == []
+    assert data_registry.recorded_hashes() == {}
+    assert not (data_dir() / "recorded-hashes.txt").exists()
+    assert _leftovers(data_registry.downloads_dir()) == []
 
 
 def test_http_mirror_serves_files_whose_hash_is_known(server, rng, capsys):
     archive = _actin_zip(rng)
     (server / "Mouse_actin.zip").write_bytes(archive)
     with pytest.raises(DownloadError, match="refusing"):
-        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+        fetch_dataset("mouse-actin", retries=0, progress=False)[0]
     # the error's remedy: put the known hash in place; then the http mirror is fine
-    recorded = download.data_dir() / "recorded-hashes.txt"
+    recorded = data_dir() / "recorded-hashes.txt"
     recorded.parent.mkdir(parents=True, exist_ok=True)
     recorded.write_text(f"Mouse_actin.zip {_sha256(archive)}\n")
-    path = download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+    path = fetch_dataset("mouse-actin", retries=0, progress=False)[0]
     assert path.read_bytes() == archive and len(_Handler.hits) == 1
     assert "no published SHA-256" not in capsys.readouterr().err
 
@@ -267,14 +264,14 @@ def test_https_first_download_warns_with_hash_and_place(server, monkeypatch, rng
     archive = _actin_zip(rng)
     (server / "Mouse_actin.zip").write_bytes(archive)
     with caplog.at_level(logging.WARNING, logger="structnoise.datasets"):
-        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
-    where = str(download.data_dir() / "recorded-hashes.txt")
+        fetch_dataset("mouse-actin", retries=0, progress=False)[0]
+    where = str(data_dir() / "recorded-hashes.txt")
     err = capsys.readouterr().err
     for text in (err, caplog.text):
         assert "Mouse_actin.zip has no published SHA-256" in text
         assert f"recorded sha256 {_sha256(archive)} in {where}" in text
     assert err.startswith("warning: ")
-    assert download.recorded_hashes() == {"Mouse_actin.zip": _sha256(archive)}
+    assert data_registry.recorded_hashes() == {"Mouse_actin.zip": _sha256(archive)}
 
 
 @pytest.mark.parametrize(
@@ -289,17 +286,17 @@ def test_first_download_without_expected_member_is_refused(server, monkeypatch, 
     data = _zip_bytes(payload) if isinstance(payload, dict) else payload
     (server / "Mouse_actin.zip").write_bytes(data)
     with pytest.raises(DownloadError, match="no hash was recorded") as info:
-        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
+        fetch_dataset("mouse-actin", retries=0, progress=False)  # the entry's members
     assert ("has no 'Mouse actin/sample_attempt2.tif'" in str(info.value)) == (
         isinstance(payload, dict)
     )
-    assert download.recorded_hashes() == {}
-    assert _leftovers(download.downloads_dir()) == []
+    assert data_registry.recorded_hashes() == {}
+    assert _leftovers(data_registry.downloads_dir()) == []
     # the genuine file is still accepted afterwards
     genuine = _zip_bytes({ACTIN: b"genuine"})
     (server / "Mouse_actin.zip").write_bytes(genuine)
-    download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
-    assert download.recorded_hashes() == {"Mouse_actin.zip": _sha256(genuine)}
+    fetch_dataset("mouse-actin", retries=0, progress=False)[0]
+    assert data_registry.recorded_hashes() == {"Mouse_actin.zip": _sha256(genuine)}
 
 
 def test_archive_members_match_the_loaders(monkeypatch, tmp_path):
@@ -320,36 +317,37 @@ def test_archive_members_match_the_loaders(monkeypatch, tmp_path):
     for loader in (real.convallaria_b, real.mouse_actin, real.mouse_nuclei):
         with pytest.raises(Stop):
             loader(progress=False)
-    assert {k: (v,) for k, v in seen.items()} == download.ARCHIVE_MEMBERS
+    members = {e.files[0]: e.members for e in CATALOG.values() if e.members}
+    assert {k: (v,) for k, v in seen.items()} == members
 
 
 def test_oversized_member_is_refused(tmp_path, monkeypatch):
     archive = tmp_path / "Mouse_actin.zip"
     archive.write_bytes(_zip_bytes({ACTIN: b"y" * 5000}))
-    extracted = download.data_dir() / "extracted"
+    extracted = data_dir() / "extracted"
     with pytest.raises(
         DownloadError, match="5000 bytes uncompressed, more than the extraction cap"
     ):
-        download.extract_member(archive, ACTIN, max_bytes=4999)
+        archives.extract_member(archive, ACTIN, max_bytes=4999)
     assert not extracted.exists()
-    monkeypatch.setenv(download.MAX_EXTRACT_ENV, "1000")
-    assert download.max_extract_bytes() == 1000
+    monkeypatch.setenv(archives.MAX_EXTRACT_ENV, "1000")
+    assert archives.max_extract_bytes() == 1000
     with pytest.raises(DownloadError, match="extraction cap of 1000 bytes"):
         real.mouse_actin(path=archive)
     assert not extracted.exists()
-    assert download.extract_member(archive, ACTIN, max_bytes=5000).read_bytes() == b"y" * 5000
-    monkeypatch.delenv(download.MAX_EXTRACT_ENV)
-    assert download.max_extract_bytes() == download.MAX_EXTRACT_BYTES == 4 * 1024**3
+    assert archives.extract_member(archive, ACTIN, max_bytes=5000).read_bytes() == b"y" * 5000
+    monkeypatch.delenv(archives.MAX_EXTRACT_ENV)
+    assert archives.max_extract_bytes() == archives.MAX_EXTRACT_BYTES == 4 * 1024**3
 
 
 def test_oversized_member_is_not_pinned(server, monkeypatch):
     _pretend_https(monkeypatch)
-    monkeypatch.setenv(download.MAX_EXTRACT_ENV, "100")
+    monkeypatch.setenv(archives.MAX_EXTRACT_ENV, "100")
     (server / "Mouse_actin.zip").write_bytes(_zip_bytes({ACTIN: b"z" * 101}))
     with pytest.raises(DownloadError, match="extraction cap of 100 bytes.*no hash was recorded"):
-        download.fetch_file("Mouse_actin.zip", retries=0, progress=False)
-    assert download.recorded_hashes() == {}
-    assert _leftovers(download.downloads_dir()) == []
+        fetch_dataset("mouse-actin", retries=0, progress=False)[0]
+    assert data_registry.recorded_hashes() == {}
+    assert _leftovers(data_registry.downloads_dir()) == []
 
 
 @pytest.mark.parametrize("member", ["../evil.tif", "/abs/evil.tif", "a/../../evil.tif"])
@@ -358,8 +356,8 @@ def test_zip_path_traversal_is_refused(tmp_path, member):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr(zipfile.ZipInfo(member), b"payload")
     with pytest.raises(DownloadError, match="refusing the archive member"):
-        download.extract_member(archive, member)
-    assert not (download.data_dir() / "extracted").exists()
+        archives.extract_member(archive, member)
+    assert not (data_dir() / "extracted").exists()
     assert not any(p.name == "evil.tif" for p in tmp_path.rglob("*"))
 
 
@@ -371,4 +369,4 @@ def test_cli_fetch_refuses_http_first_download(server, rng):
     assert len(lines) == 1, result.output
     assert lines[0].startswith("error: Mouse_actin.zip: refusing to download http://127.0.0.1:")
     assert "https mirror" in lines[0]
-    assert download.recorded_hashes() == {} and _Handler.hits == []
+    assert data_registry.recorded_hashes() == {} and _Handler.hits == []

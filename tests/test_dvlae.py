@@ -10,10 +10,11 @@ import torch
 from structnoise import methods
 from structnoise.methods.dvlae import DVLAE
 from structnoise.methods.dvlae.ar_decoder import ARDecoder, ar_layout
-from structnoise.methods.dvlae.network import Architecture, DVLAENet, count_parameters
+from structnoise.methods.dvlae.network import Architecture, DVLAENet
 from structnoise.methods.dvlae.profiles import PAPER, PRESETS, resolve_architecture
 from structnoise.methods.summary import StopReason
 from structnoise.methods.vae import Normalisation
+from structnoise.methods.vae.network import count_parameters
 
 
 @pytest.fixture(autouse=True, scope="module")

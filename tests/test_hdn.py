@@ -8,7 +8,7 @@ import torch
 
 from structnoise.methods import create, list_methods, load, method_info
 from structnoise.methods.hdn import HDN, PROFILES
-from structnoise.methods.hdn_noise import GMMNoiseModel
+from structnoise.methods.hdn.noise import GMMNoiseModel
 from structnoise.metrics import psnr_stack
 
 
@@ -98,7 +98,7 @@ STEM_GATE = 64 * 128 + 128
 
 
 def test_paper_profile_is_hdn_codes_network():
-    from structnoise.methods.ladder import ResBlock
+    from structnoise.methods.vae.ladder import ResBlock
 
     for name, z in (("hdn", 32), ("hdn36", 32), ("hdn-large", 64)):
         model = create(name, profile="paper")
@@ -116,7 +116,7 @@ def test_paper_profile_is_hdn_codes_network():
 
 
 def test_hdn_network_options_build_and_run():
-    from structnoise.methods.ladder import LadderVAE
+    from structnoise.methods.vae.ladder import LadderVAE
 
     c, z = 8, 4
     base = dict(n_filters=c, z_dims=[z] * 3)

@@ -50,10 +50,14 @@ def test_paper_profile_defaults_are_the_microscopy_row():
         assert isinstance(quick.val_crops, int) and not quick.val_resample
 
 
-def test_the_method_declares_the_table_for_the_paper_profile_only():
+def test_the_method_declares_the_paper_table_and_the_embedded_rf():
     info = methods.method_info("dvlae-large")
     assert info.dataset_defaults == dataset_defaults()
-    assert set(info.dataset_defaults) == {"paper"}
+    assert set(info.dataset_defaults) == {"*", "paper"}
+    assert info.dataset_defaults["*"] == {
+        "embedded-stripe": {"rf": 6},
+        "embedded-checkerboard": {"rf": 40},
+    }
     row = info.dataset_defaults["paper"]["ffhq-checkerboard"]
     model = methods.create("dvlae-large", profile="paper", **row)
     settings = model.resolved_params()
@@ -123,4 +127,5 @@ def test_dataset_axis_without_loading():
     assert axes["ffhq-stripe"] == axes["embedded-stripe"] == "horizontal"
     assert axes["ffhq-checkerboard"] == axes["embedded-checkerboard"] == "vertical"
     assert axes["mouse-nuclei"] is None and axes["stem"] is None
+    assert axes["embedded-volume"] == "z"
     assert all(axes[n] == d.axis for n, d in REAL_DATASETS.items())

@@ -7,9 +7,8 @@ import torch
 from torch import nn
 
 from structnoise.methods.dvlae.network import Architecture, DVLAENet
-from structnoise.methods.ladder import LadderVAE
-from structnoise.methods.ladder_layers import PointwiseConv2d
 from structnoise.methods.vae.inference import available_memory, fold_batchnorm, mmse_chunk
+from structnoise.methods.vae.ladder import LadderVAE, PointwiseConv2d
 
 
 def _small_net(seed: int = 0) -> DVLAENet:

@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
-from structnoise.datasets.synthetic import (
-    blurred_noise_stats,
-    checkerboard,
-    checkerboard_pattern,
-    gaussian_kernel,
-    scale_to_unit,
-    stripe,
-    structured_noise,
-)
+from structnoise.datasets.checkerboard_noise import checkerboard, checkerboard_pattern
+from structnoise.datasets.noise_fields import blurred_noise_stats, gaussian_kernel
+from structnoise.datasets.synthetic import scale_to_unit, stripe, structured_noise
 
 
 def _corr(a, axis, lag=1):

@@ -5,18 +5,19 @@
 >>> result.table.query("status == 'ok'")[["method", "dataset", "value"]]  # doctest: +SKIP
 >>> report("runs/quick")  # doctest: +SKIP
 
-Modules, by responsibility (no module imports one that imports it back):
-:mod:`.config` (reading configurations; re-exports the schema and cells),
-:mod:`.schema` (the :class:`RunConfig` schema), :mod:`.methodspec` (``name[k=v]``
-method entries), :mod:`.cells` (cells, seeds and cell plans), :mod:`.validation` (plugins,
-name checks), :mod:`.loading` (datasets of a run), :mod:`.execute` (one cell: the fit
-contract), :mod:`.records` (a cell's record), :mod:`.runfolder` (the run folder's layout,
-records on disk, the folder check), :mod:`.progress`, :mod:`.runner` (the run loop,
-resuming; re-exports its former names), :mod:`.slurm` (submitit job arrays),
-:mod:`.results` (the tidy table, provenance), :mod:`.tables` (Table 1), :mod:`.plots`
-(figures), :mod:`.compare` (merging other runs: ``report --with``), :mod:`.html`,
-:mod:`.crops`, :mod:`.html_assets` (``report.html``), :mod:`.report`, :mod:`.choices` and
-:mod:`.errors` (leaves).
+Modules, by responsibility (no module imports one that imports it back), in the order a
+cell goes through them (plan -> execute -> record -> table): :mod:`.config` (reading
+configurations), :mod:`.schema` (the :class:`RunConfig` schema), :mod:`.methodspec`
+(``name[k=v]`` method entries), :mod:`.validation` (plugins, name checks), :mod:`.cells`
+(cells, seeds and typed cell plans), :mod:`.plan` (``run --plan``); :mod:`.runner` (the
+run loop, resuming), :mod:`.loading` (datasets of a run), :mod:`.execute` (one cell:
+fit contract, training clock, scoring at marks), :mod:`.memory`, :mod:`.progress`,
+:mod:`.slurm` (submitit job arrays); :mod:`.records` (a cell's record),
+:mod:`.runfolder` (the run folder's layout, records and provenance on disk, the folder
+check); :mod:`.results` (the tidy table), :mod:`.tables` (Table 1), :mod:`.claims`,
+:mod:`.curves`, :mod:`.plots` (figures), :mod:`.compare` (merging other runs:
+``report --with``), :mod:`.html` and :mod:`.crops` (``report.html``), :mod:`.report`;
+:mod:`.choices` and :mod:`.errors` (leaves).
 Names are imported on first use, so ``structnoise --help`` stays fast.
 """
 
@@ -25,11 +26,11 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "RunConfig": "structnoise.benchmark.config",
-    "MethodSpec": "structnoise.benchmark.config",
-    "ConfigError": "structnoise.benchmark.config",
+    "RunConfig": "structnoise.benchmark.schema",
+    "MethodSpec": "structnoise.benchmark.methodspec",
+    "ConfigError": "structnoise.benchmark.errors",
     "load_config": "structnoise.benchmark.config",
-    "expand_cells": "structnoise.benchmark.config",
+    "expand_cells": "structnoise.benchmark.cells",
     "shipped_configs": "structnoise.benchmark.config",
     "run": "structnoise.benchmark.runner",
     "RunResult": "structnoise.benchmark.runner",

@@ -13,10 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from structnoise.benchmark.errors import ConfigError
 from structnoise.benchmark.runfolder import safe_name
@@ -25,7 +22,7 @@ from structnoise.utils import derive_seed
 if TYPE_CHECKING:
     from structnoise.benchmark.methodspec import MethodSpec
     from structnoise.benchmark.schema import RunConfig
-    from structnoise.methods.base import MethodInfo
+    from structnoise.methods import MethodInfo
 
 
 def canonical_params(params: dict[str, Any]) -> str:
@@ -121,6 +118,49 @@ def cell_seed(base_seed: int, method: str, params: dict[str, Any], dataset: str,
     return derive_seed(base_seed, method, canonical_params(params), dataset, seed)
 
 
+#: Most cells one run may have: each cell trains or applies a method, so more is a
+#: mistake (a seed range typed too long); planning a million cells took minutes and GBs.
+MAX_CELLS = 10_000
+
+
+def check_cell_count(cfg: RunConfig) -> int:
+    """The number of cells ``cfg`` expands to, refused above :data:`MAX_CELLS`.
+
+    Counted without expanding (grids multiply out), so a huge configuration is refused
+    at once.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        Naming the count and its factors.
+    """
+    count = 0
+    entries = 0
+    for spec in cfg.methods:
+        combos = 1
+        for values in spec.params.values():
+            combos *= len(values) if isinstance(values, list) else 1
+        entries += combos
+        n_data = sum(spec.datasets is None or d in spec.datasets for d in cfg.dataset_names)
+        count += n_data * combos * len(cfg.seeds)
+    if count > MAX_CELLS:
+        raise ConfigError(
+            f"the configuration expands to {count:,} cells ({len(cfg.dataset_names)} datasets "
+            f"x {entries:,} method settings x {len(cfg.seeds):,} seeds), more than the "
+            f"{MAX_CELLS:,} one run takes; check the seeds and grids, or split it into "
+            "several runs"
+        )
+    return count
+
+
 def expand_cells(cfg: RunConfig) -> list[Cell]:
     """All cells of a run, dataset-major (so one dataset is in memory at a time).
 
@@ -138,6 +178,7 @@ def expand_cells(cfg: RunConfig) -> list[Cell]:
     ConfigError
         If two method entries produce the same cell.
     """
+    check_cell_count(cfg)
     cells: list[Cell] = []
     seen: set[tuple] = set()
     for dataset in cfg.dataset_names:
@@ -195,18 +236,6 @@ def with_dataset_axis(info: MethodInfo, method_kwargs: dict[str, Any], axis: str
     return method_kwargs
 
 
-def package_dataset_params() -> dict[str, dict[str, dict[str, Any]]]:
-    """The package's per-dataset method defaults (``dataset_params.yaml``).
-
-    Returns
-    -------
-    dict
-        ``{method: {dataset: {parameter: value}}}``.
-    """
-    text = (resources.files("structnoise.benchmark") / "dataset_params.yaml").read_text()
-    return yaml.safe_load(text) or {}
-
-
 @dataclass
 class CellPlan:
     """A cell with everything resolved from the config (no dataset needed).
@@ -223,11 +252,11 @@ class CellPlan:
     info : MethodInfo
         What the method declares; the runner schedules by it.
     method_kwargs : dict
-        Merged, later ones winning: the package's dataset defaults
-        (``dataset_params.yaml``), the method's own defaults for the dataset in the run's
-        profile (``MethodInfo.dataset_defaults``, e.g. DVLAE's paper settings per
-        dataset), the config's ``dataset_params`` and the grid parameters (the dataset's
-        ``axis`` is added when the cell runs, :func:`with_dataset_axis`).
+        Merged, later ones winning: the method's own defaults for the dataset
+        (``MethodInfo.dataset_defaults``: every profile's ``"*"``, then the run's
+        profile, e.g. SN2V's masks and DVLAE's paper settings per dataset), the config's
+        ``dataset_params`` and the grid parameters (the dataset's ``axis`` is added when
+        the cell runs, :func:`with_dataset_axis`).
     denoise_options : dict
         Keywords of ``denoise`` (``n_samples`` filled in for sampling methods).
     max_minutes : float or None
@@ -238,6 +267,15 @@ class CellPlan:
         The step budget (``MethodSpec.max_steps``; also in ``method_kwargs``).
     marks : list of int
         Steps at which the cell is evaluated during training (empty: only at the end).
+    protocol : str
+        ``RunConfig.protocol``: which noisy images ``fit`` gets (:mod:`.protocols`).
+    profile : str
+        The run's profile (the factory's ``profile``).
+    method_minutes : float or None
+        The factory's ``max_minutes``: with a step budget the run's safety timeout
+        (``max_minutes``), else the config's (None: the method's own default budget).
+    save_denoised : bool
+        Write the denoised test images.
     """
 
     cell: Cell
@@ -249,6 +287,68 @@ class CellPlan:
     max_minutes: float | None
     max_steps: int | None = None
     marks: list[int] = field(default_factory=list)
+    protocol: str = "paper"
+    profile: str = "quick"
+    method_minutes: float | None = None
+    save_denoised: bool = True
+
+    def method_params(self, axis: str | None) -> dict[str, Any]:
+        """The method's parameters on a dataset: ``method_kwargs`` and its noise axis.
+
+        The dataset's ``axis`` is added where it applies (:func:`with_dataset_axis`).
+
+        Parameters
+        ----------
+        axis : str or None
+            The dataset's axis.
+
+        Returns
+        -------
+        dict
+            A new dict (what the record's ``method_kwargs`` holds).
+        """
+        return with_dataset_axis(self.info, dict(self.method_kwargs), axis)
+
+    def create_method(self, params: dict[str, Any], *, work_dir: str | None, progress: bool):
+        """Call the method's registered factory: its parameters and the common keywords.
+
+        ``seed``, ``profile``, ``max_minutes``, ``progress`` and ``work_dir`` are part of
+        the :class:`~structnoise.methods.Denoiser` contract: every registered factory,
+        also a plugin's, accepts them.
+
+        Parameters
+        ----------
+        params : dict
+            :meth:`method_params`.
+        work_dir : str or None
+            The method's scratch folder.
+        progress : bool
+            Let the method show its own progress bars.
+
+        Returns
+        -------
+        Denoiser
+        """
+        from structnoise.methods import get_entry
+
+        return get_entry(self.cell.method).factory(
+            **params,
+            seed=self.cell.cell_seed,
+            profile=self.profile,
+            max_minutes=self.method_minutes,
+            progress=progress,
+            work_dir=work_dir,
+        )
+
+    @property
+    def label(self) -> str:
+        """The cell's label in records and reports: held-out cells carry ``@held-out``."""
+        return protocol_label(self.cell.label, self.protocol)
+
+
+def protocol_label(label: str, protocol: str) -> str:
+    """``label``, with ``@<protocol>`` for a protocol other than the paper's."""
+    return label if protocol in ("", "paper") else f"{label}@{protocol}"
 
 
 def curve_marks(max_steps: int | None, n_marks: int, explicit: list[int] | None) -> list[int]:
@@ -295,7 +395,6 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
     """
     from structnoise.methods import method_info
 
-    defaults = package_dataset_params()
     plans = []
     for cell in expand_cells(cfg):
         spec = cfg.methods[cell.spec_index]
@@ -303,7 +402,7 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
         own = info.dataset_defaults
         grid_denoise = {k: v for k, v in cell.params.items() if k in (info.denoise_options or ())}
         method_kwargs = {
-            **defaults.get(cell.method, {}).get(cell.dataset, {}),
+            **own.get("*", {}).get(cell.dataset, {}),
             **own.get(cfg.profile, {}).get(cell.dataset, {}),
             **cfg.dataset_params.get(cell.method, {}).get(cell.dataset, {}),
             **{k: v for k, v in cell.params.items() if k not in grid_denoise},
@@ -348,8 +447,12 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
             identity["timeout_minutes"] = budget
         if marks:
             identity["marks"] = marks
+        protocol = getattr(cfg, "protocol", "paper")
+        if protocol != "paper":  # only then, so that earlier cell ids stay
+            identity["protocol"] = protocol
         digest = hashlib.sha1(canonical_params(identity).encode()).hexdigest()[:8]
-        cell_id = f"{safe_name(cell.label)}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
+        name = safe_name(protocol_label(cell.label, protocol))
+        cell_id = f"{name}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
         plans.append(
             CellPlan(
                 cell=cell,
@@ -361,6 +464,12 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
                 max_minutes=budget,
                 max_steps=spec.max_steps,
                 marks=marks,
+                protocol=protocol,
+                profile=cfg.profile,
+                # with a step budget the wall-clock limit is the run's safety timeout (the
+                # method's own default budget would otherwise cut training short)
+                method_minutes=budget if spec.max_steps is not None else spec.max_minutes,
+                save_denoised=cfg.save_denoised,
             )
         )
     return plans

@@ -25,7 +25,6 @@ to pass a list as a single value, wrap it in another list.
 
 This module reads configurations (:func:`load_config`, :func:`shipped_configs`); the
 schema is :mod:`.schema`, method strings :mod:`.methodspec`, the cells :mod:`.cells`.
-Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -36,45 +35,11 @@ from typing import Any
 
 import yaml
 
-from structnoise.benchmark.cells import (
-    Cell,
-    canonical_params,
-    cell_seed,
-    expand_cells,
-    method_label,
-)
 from structnoise.benchmark.errors import ConfigError
-from structnoise.benchmark.methodspec import MethodSpec, parse_method_string, split_top_level
 from structnoise.benchmark.schema import (
-    DEFAULT_N_SAMPLES,
-    PROFILE_CONFIGS,
-    SCHEMA_VERSION,
-    Executor,
     LocalDataset,
     RunConfig,
-    SlurmOptions,
 )
-
-__all__ = [
-    "DEFAULT_N_SAMPLES",
-    "PROFILE_CONFIGS",
-    "SCHEMA_VERSION",
-    "Cell",
-    "ConfigError",
-    "Executor",
-    "LocalDataset",
-    "MethodSpec",
-    "RunConfig",
-    "SlurmOptions",
-    "canonical_params",
-    "cell_seed",
-    "expand_cells",
-    "load_config",
-    "method_label",
-    "parse_method_string",
-    "shipped_configs",
-    "split_top_level",
-]
 
 
 def shipped_configs() -> dict[str, Path]:
@@ -93,6 +58,21 @@ def shipped_configs() -> dict[str, Path]:
     }
 
 
+def _with_budgets(data: dict, overrides: dict) -> list:
+    """``--methods`` entries with the configuration's budgets (:mod:`.budgets`).
+
+    Entries that do not validate are returned as given: the run configuration's
+    validation reports them.
+    """
+    from structnoise.benchmark.budgets import inherit_budgets
+
+    profile = overrides.get("profile") or data.get("profile") or "quick"
+    try:
+        return inherit_budgets(data["methods"], list(overrides["methods"]), str(profile))
+    except (ValueError, ConfigError):
+        return overrides["methods"]
+
+
 def load_config(source: str | Path | dict, **overrides: Any) -> RunConfig:
     """Read a run configuration from a YAML file, a shipped name, YAML text or a dict.
 
@@ -103,6 +83,8 @@ def load_config(source: str | Path | dict, **overrides: Any) -> RunConfig:
         ``table1``, ``fig4-rf``, ``fig5-noise``, ``smoke``), YAML text, or a mapping.
     **overrides
         Keys to replace after reading (``None`` values are ignored), as the CLI does.
+        ``methods`` replacing the configuration's keep each method's budget there
+        (:func:`structnoise.benchmark.budgets.inherit_budgets`).
 
     Returns
     -------
@@ -135,6 +117,8 @@ def load_config(source: str | Path | dict, **overrides: Any) -> RunConfig:
             raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of configuration keys")
+    if overrides.get("methods") is not None and isinstance(data.get("methods"), list):
+        overrides = dict(overrides, methods=_with_budgets(data, overrides))
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         cfg = RunConfig.model_validate(data)

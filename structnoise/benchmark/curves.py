@@ -3,11 +3,11 @@
 Every learnt cell with a step budget is evaluated on the test images at step marks during
 its training (:func:`~structnoise.benchmark.cells.curve_marks`) and at its end; the tidy
 table holds one row per evaluation (``final`` False for the marks). A figure per dataset
-draws PSNR against training time (log x: wall-clock seconds spent in ``fit`` up to the
-mark, set-up such as HDN's noise-model fit included, the evaluations left out), one line
+draws every metric of :data:`structnoise.metrics.METRICS` the run has, a panel each,
+against training time (log x: wall-clock seconds spent in ``fit`` up to the mark,
+set-up such as HDN's noise-model fit included, the evaluations left out), one line
 per method through the mean over seeds at each step mark, the band spanning the seeds'
-minimum to maximum; methods that do not train are drawn as horizontal lines. The other
-metrics are drawn in further panels when the run has them.
+minimum to maximum; methods that do not train are drawn as horizontal lines.
 """
 
 from __future__ import annotations
@@ -20,20 +20,19 @@ import pandas as pd
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.plots import _pyplot, budget_label, save_figure
 from structnoise.benchmark.runfolder import safe_name
-
-#: Axis labels of the metrics.
-_YLABEL = {"psnr": "PSNR (dB)", "ssim": "SSIM", "microssim": "MicroSSIM"}
+from structnoise.metrics import get_metric, metric_order
 
 
-def curve_points(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
+def curve_points(table: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """Per (dataset, label, step mark): mean, min, max over seeds and the median time.
 
     Parameters
     ----------
     table : pandas.DataFrame
         A tidy results table with ``mark_step`` and ``train_wall_s`` columns.
-    metric : str
-        Which metric.
+    metric : str, optional
+        Which metric (default: the first of the table in
+        :data:`~structnoise.metrics.METRICS` order).
 
     Returns
     -------
@@ -44,6 +43,8 @@ def curve_points(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
     cols = ["dataset", "label", "mark_step", "seconds", "mean", "min", "max", "n"]
     if "mark_step" not in table.columns:
         return pd.DataFrame(columns=cols)
+    if metric is None:
+        metric = (metric_order(table["metric"]) or ["psnr"])[0]
     t = table[
         (table["metric"] == metric)
         & (table["status"] == Status.OK)
@@ -98,7 +99,7 @@ def plot_curves(table: pd.DataFrame, run_dir: Path) -> list[Path] | str:
             "training (give learnt methods max_steps and the run curve_marks)"
         )
     plt = _pyplot()
-    metrics = [m for m in ("psnr", "ssim", "microssim") if (table["metric"] == m).any()]
+    metrics = metric_order(table["metric"])
     written: list[Path] = []
     for dataset in dict.fromkeys(points["dataset"]):
         fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False)
@@ -137,5 +138,5 @@ def _panel(ax, table: pd.DataFrame, dataset: str, metric: str) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training time: seconds in fit, wall clock (log scale)")
-    ax.set_ylabel(_YLABEL.get(metric, metric))
+    ax.set_ylabel(get_metric(metric).title)
     ax.grid(True, which="both", alpha=0.3)

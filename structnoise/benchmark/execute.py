@@ -1,30 +1,38 @@
-"""Executing one cell: create the method, fit, denoise, score, save; its record.
+"""Executing one cell: create the method, fit (scored at its marks), denoise, score, save.
+
+One module for the whole execution of a cell, called once by the runner (or a slurm job)
+with the cell's plan and dataset, returning the cell's record (:mod:`.records` names its
+keys): the fit contract (:func:`fit_inputs`), the training clock (:class:`TrainClock`),
+the evaluations at curve marks (:func:`mark_hook`) and the scoring with every metric of
+:data:`structnoise.metrics.METRICS` (:func:`score_images`) live here.
 
 How a cell calls its method (:func:`execute_cell`), by declaration only (the runner never
 looks at signatures):
 
 1. ``factory(**method_kwargs, seed=cell_seed, profile=..., max_minutes=..., progress=...,
-   work_dir=RUN_DIR/work/<cell>)`` where ``method_kwargs`` = the package's per-dataset
-   defaults (``dataset_params.yaml``), then the config's ``dataset_params``, then the
-   cell's grid parameters; methods with ``MethodInfo.uses_axis`` also get the dataset's
-   ``axis`` unless a parameter sets it (unstructured datasets have no axis: the method's
-   default applies). The five common keywords are part of the
-   :class:`~structnoise.methods.Denoiser` contract: every registered factory, also a
-   plugin's, must accept them (:class:`~structnoise.methods.BaseDenoiser` does).
+   work_dir=RUN_DIR/work/<cell>)`` where ``method_kwargs`` = the method's per-dataset
+   defaults (``MethodInfo.dataset_defaults``), then the config's ``dataset_params``,
+   then the cell's grid parameters (all resolved in the plan, :class:`~.cells.CellPlan`);
+   methods with ``MethodInfo.uses_axis`` also get the dataset's ``axis`` unless a
+   parameter sets it (unstructured datasets have no axis: the method's default applies).
+   The five common keywords are part of the :class:`~structnoise.methods.Denoiser`
+   contract: every registered factory, also a plugin's, must accept them
+   (:class:`~structnoise.methods.BaseDenoiser` does).
 2. ``fit`` as :func:`fit_inputs` derives it from ``MethodInfo.clean_use`` and
    ``MethodInfo.extra_noisy``; a method with ``needs_clean`` on a dataset without clean
    training images is ``skipped``.
 3. ``denoise(test_noisy, **denoise_options)``; sampling methods get ``n_samples`` (the
    profile's default unless the config or the method's ``denoise`` options say otherwise).
-4. PSNR per test image with the paper's convention (:func:`structnoise.metrics.psnr_stack`),
-   averaged. Fit and denoise seconds, peak memory (:class:`.PeakMemory`), the device and
-   the training summary (``steps``, ``train_minutes``, ``stopped_by`` from the method's
+4. every metric per test image (:func:`structnoise.metrics.score_stack`), averaged. Fit
+   and denoise seconds, peak memory (:class:`.PeakMemory`), the device and the training
+   summary (``steps``, ``train_minutes``, ``stopped_by`` from the method's
    ``train_summary``) are recorded; an exception makes the cell ``failed`` (with the
    error) and the run goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -36,12 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from structnoise.benchmark.cells import with_dataset_axis
 from structnoise.benchmark.choices import Status
-from structnoise.benchmark.marks import mark_hook, score_images
 from structnoise.benchmark.memory import PeakMemory
 from structnoise.benchmark.records import (
-    TrainClock,
     base_record,
     dataset_fingerprint,
     is_short,
@@ -58,32 +63,10 @@ from structnoise.utils import atomic_path
 
 if TYPE_CHECKING:
     from structnoise.benchmark.cells import CellPlan
-    from structnoise.benchmark.schema import RunConfig
 
 
 # --------------------------------------------------------------------------- fit contract
-def clean_use_of(info) -> str:
-    """What ``fit`` does with clean images, as the method declares it.
-
-    Methods declared before ``MethodInfo.clean_use`` existed say only ``needs_clean``:
-    ``needs_clean`` with ``clean_use == "none"`` is read as ``"target"``.
-
-    Parameters
-    ----------
-    info : MethodInfo
-        The method's declaration.
-
-    Returns
-    -------
-    {"none", "target", "calibration"}
-    """
-    use = getattr(info, "clean_use", "none")
-    if use == "none" and info.needs_clean:
-        return "target"
-    return use
-
-
-def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
+def fit_inputs(info, dataset, protocol: str = "paper") -> tuple[tuple, dict, str]:
     """What a cell passes to ``fit``, and a description of the call for the record.
 
     * ``clean_use == "none"`` (unsupervised): ``fit(all noisy images)``, the training and
@@ -95,15 +78,17 @@ def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
       methods do while the clean test images stay unseen; else
       ``fit(train_noisy, train_clean)``.
 
-    A method that uses clean images without needing them (``needs_clean`` False) gets
-    ``fit(all noisy images)`` on a dataset without clean training images.
+    Under the ``held-out`` protocol (:mod:`.protocols`) no test image reaches ``fit``:
+    unsupervised methods get ``fit(train_noisy)`` and ``extra_noisy`` is not passed.
 
     Parameters
     ----------
     info : MethodInfo
-        The method's declaration (``clean_use``, ``extra_noisy``, ``needs_clean``).
+        The method's declaration (``clean_use``, ``extra_noisy``).
     dataset : NoisyDataset
         The cell's dataset.
+    protocol : {"paper", "held-out"}
+        ``RunConfig.protocol``.
 
     Returns
     -------
@@ -115,21 +100,104 @@ def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
     ValueError
         For a ``clean_use`` that is none of the three.
     """
-    use = clean_use_of(info)
+    use = info.clean_use
     if use not in ("none", "target", "calibration"):
         raise ValueError(
             f"MethodInfo.clean_use {use!r} is not one of 'none', 'target', 'calibration'"
         )
+    held_out = protocol == "held-out"
     if use == "none" or dataset.train_clean is None:
+        if held_out:
+            return (dataset.train_noisy,), {}, "fit(train_noisy)"
         return (dataset.all_noisy,), {}, "fit(train_noisy + test_noisy)"
     pairs = (dataset.train_noisy, dataset.train_clean)
-    if use == "calibration" and info.extra_noisy:
+    if use == "calibration" and info.extra_noisy and not held_out:
         return (
             pairs,
             {"extra_noisy": dataset.test_noisy},
             "fit(train_noisy, train_clean, extra_noisy=test_noisy)",
         )
     return pairs, {}, "fit(train_noisy, train_clean)"
+
+
+# --------------------------------------------------------------------------- scoring
+class TrainClock:
+    """Process CPU and wall seconds of training, with evaluations at marks left out."""
+
+    def __init__(self) -> None:
+        self._cpu0 = self._wall0 = 0.0
+        self._paused_cpu = self._paused_wall = 0.0
+
+    def start(self) -> None:
+        """Start counting (when ``fit`` is called)."""
+        self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
+
+    def now(self) -> dict[str, float]:
+        """Training CPU and wall seconds so far."""
+        return {
+            "train_cpu_s": time.process_time() - self._cpu0 - self._paused_cpu,
+            "train_wall_s": time.perf_counter() - self._wall0 - self._paused_wall,
+        }
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Leave the time spent inside out of the training time (an evaluation)."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self._paused_cpu += time.process_time() - cpu
+            self._paused_wall += time.perf_counter() - wall
+
+    def stop(self) -> dict[str, Any]:
+        """The record's ``train_cpu_s``, ``train_wall_s`` and ``threads``."""
+        out: dict[str, Any] = self.now()
+        torch = sys.modules.get("torch")
+        out["threads"] = torch.get_num_threads() if torch is not None else None
+        return out
+
+
+def score_images(dataset, denoised: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Every metric of :data:`structnoise.metrics.METRICS` per test image (None: no truth)."""
+    from structnoise.metrics import score_stack
+
+    if dataset.test_clean is None:
+        return None
+    return score_stack(dataset.test_clean, denoised)
+
+
+def mark_hook(plan: CellPlan, dataset, rec: dict, clock: TrainClock):
+    """The ``snapshot_hook`` function that evaluates the test images at a step mark.
+
+    The time the evaluation takes is kept out of the cell's training CPU and wall time
+    (``clock``); a failing evaluation only adds a note (the cell's result stands).
+    """
+
+    def hook(method, info: dict) -> None:
+        train = clock.now()  # the training time so far, evaluations excluded
+        with clock.paused():
+            try:
+                den = np.asarray(
+                    method.denoise(dataset.test_noisy, **plan.denoise_options), dtype=np.float32
+                )
+                scores = score_images(dataset, den) or {}
+            except Exception as exc:  # the curve misses a point, the cell goes on
+                rec["notes"].append(
+                    f"evaluation at step {info.get('steps')} failed: {type(exc).__name__}: {exc}"
+                )
+                return
+            rec["marks"].append(
+                {
+                    "mark_step": int(info.get("mark", info.get("steps"))),
+                    "steps": int(info.get("steps")),
+                    "train_wall_s": train["train_wall_s"],
+                    "train_cpu_s": train["train_cpu_s"],
+                    "metrics": {k: float(np.mean(v)) for k, v in scores.items()},
+                    "per_image": {k: [float(x) for x in v] for k, v in scores.items()},
+                }
+            )
+
+    return hook
 
 
 # --------------------------------------------------------------------------- one cell
@@ -145,16 +213,14 @@ def _device_of(method, info) -> str:
 
 
 def execute_cell(
-    plan: CellPlan, cfg: RunConfig, dataset, run_dir: Path, *, progress: bool = False
+    plan: CellPlan, dataset, run_dir: Path, *, progress: bool = False
 ) -> dict[str, Any]:
     """Fit, denoise and score one cell; never raises for a method's error.
 
     Parameters
     ----------
     plan : CellPlan
-        The cell.
-    cfg : RunConfig
-        The run configuration.
+        The cell, with every setting resolved (:func:`~.cells.plan_cells`).
     dataset : NoisyDataset
         The loaded dataset.
     run_dir : pathlib.Path
@@ -167,11 +233,10 @@ def execute_cell(
     dict
         The cell's record (``status`` is ``ok``, ``failed`` or ``skipped``).
     """
-    from structnoise.methods import get_entry
     from structnoise.utils import seed_everything
 
     cell, info = plan.cell, plan.info
-    rec = base_record(plan, cfg)
+    rec = base_record(plan)
     rec["started"] = now()
     rec["dataset_fingerprint"] = dataset_fingerprint(dataset)
     if info.needs_clean and dataset.train_clean is None:
@@ -182,13 +247,12 @@ def execute_cell(
             finished=now(),
         )
         return rec
-    method_kwargs = with_dataset_axis(info, rec["method_kwargs"], dataset.axis)
+    method_kwargs = rec["method_kwargs"] = plan.method_params(dataset.axis)
     work_dir = work_path(run_dir, plan.cell_id)
     phase, method, mem = "create", None, PeakMemory()
     t_fit = t_den = math.nan
-    shared = _shared_fit_key(plan, cfg, method_kwargs)
+    shared = _shared_fit_key(plan, method_kwargs)
     try:
-        entry = get_entry(cell.method)
         seed_everything(cell.cell_seed)
         with mem:
             if shared in _FITS:  # only the denoise options differ: reuse the fitted model
@@ -196,12 +260,14 @@ def execute_cell(
                 rec.update(train)  # the shared training's clock (its curve marks stay there)
                 rec["fit_shared"] = True
             else:
-                method = _create(entry, plan, cfg, method_kwargs, work_dir, progress)
+                method = _create(plan, method_kwargs, work_dir, progress)
                 phase = "fit"
                 t0 = time.perf_counter()
                 if hasattr(method, "get_params"):  # every parameter, defaults included
                     rec["method_params"] = method.get_params()
-                fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(info, dataset)
+                fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(
+                    info, dataset, getattr(plan, "protocol", "paper")
+                )
                 clock = TrainClock()
                 if plan.marks:
                     hook = mark_hook(plan, dataset, rec, clock)
@@ -229,7 +295,7 @@ def execute_cell(
         phase = "score"
         _score(denoised, dataset, rec)
         phase = "save"
-        _save(method, denoised, plan, cfg, dataset, run_dir, rec)
+        _save(method, denoised, plan, dataset, run_dir, rec)
         rec["status"] = Status.OK
     except Exception as exc:  # a failing cell never stops the run
         rec["status"] = Status.FAILED
@@ -260,7 +326,7 @@ def _keep_fit(key: tuple, value: tuple, most: int = 8) -> None:
     _FITS[key] = value
 
 
-def _shared_fit_key(plan: CellPlan, cfg: RunConfig, method_kwargs: dict) -> tuple | None:
+def _shared_fit_key(plan: CellPlan, method_kwargs: dict) -> tuple | None:
     """The fit identity of a cell whose grid varies ``denoise`` options (None: no sharing).
 
     Cells such as ``dvlae-small[direct=true,mode=mmse,direct]`` differ only in how they
@@ -279,23 +345,15 @@ def _shared_fit_key(plan: CellPlan, cfg: RunConfig, method_kwargs: dict) -> tupl
         canonical_params(method_kwargs),
         cell.dataset,
         cell.cell_seed,
-        cfg.profile,
+        plan.profile,
         plan.max_minutes,
+        getattr(plan, "protocol", "paper"),
     )
 
 
-def _create(entry, plan: CellPlan, cfg: RunConfig, method_kwargs, work_dir, progress):
-    """Call the method's factory with its parameters and the common keywords."""
-    method = entry.factory(
-        **method_kwargs,
-        seed=plan.cell.cell_seed,
-        profile=cfg.profile,
-        # with a step budget the wall-clock limit is the run's safety timeout (the
-        # method's own default budget would otherwise cut training short)
-        max_minutes=plan.max_minutes if plan.max_steps is not None else plan.spec.max_minutes,
-        progress=progress,
-        work_dir=str(work_dir),
-    )
+def _create(plan: CellPlan, method_kwargs, work_dir, progress):
+    """The cell's method, named as the cell names it."""
+    method = plan.create_method(method_kwargs, work_dir=str(work_dir), progress=progress)
     try:
         method.name = plan.cell.method
     except AttributeError:  # pragma: no cover
@@ -323,9 +381,9 @@ def _score(denoised: np.ndarray, dataset, rec: dict) -> None:
         rec["metrics"][name] = float(np.mean(values))
 
 
-def _save(method, denoised, plan: CellPlan, cfg: RunConfig, dataset, run_dir, rec) -> None:
+def _save(method, denoised, plan: CellPlan, dataset, run_dir, rec) -> None:
     """Write the denoised images, the model and a noise sample, as the config asks."""
-    if cfg.save_denoised:
+    if plan.save_denoised:
         from structnoise.io import write_tiff
 
         rel = denoised_relpath(plan.cell_id)

@@ -31,16 +31,12 @@ import pandas as pd
 
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.crops import Grid, build_grids
-from structnoise.benchmark.html_assets import CSS as _CSS
-from structnoise.benchmark.html_assets import JS as _JS
 from structnoise.benchmark.runfolder import PROVENANCE_FILE, RUN_MARKER, read_json, write_text
+from structnoise.benchmark.tables import final_rows
+from structnoise.metrics import get_metric, metric_order
 
 #: The page's file name in the run folder.
 REPORT_HTML = "report.html"
-#: Metrics in the order the page shows them (others follow in table order).
-METRIC_ORDER = ("psnr", "ssim", "microssim")
-METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "microssim": "MicroSSIM"}
-_DECIMALS = {"psnr": 2}
 
 
 def _e(value) -> str:
@@ -75,40 +71,38 @@ def _table(table_id: str, headers: list[str], rows: list[str], foot: str = "") -
     )
 
 
-def final_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each cell's final evaluation (all rows of tables without ``final``)."""
-    if "final" not in table.columns:
-        return table
-    return table[table["final"].astype("boolean").fillna(True).astype(bool)]
-
-
-def metrics_of(table: pd.DataFrame) -> list[str]:
-    """The metrics a table holds, :data:`METRIC_ORDER` first."""
-    present = list(dict.fromkeys(table["metric"].dropna()))
-    return [m for m in METRIC_ORDER if m in present] + [m for m in present if m not in METRIC_ORDER]
-
-
 def _title(metric: str) -> str:
-    return METRIC_TITLES.get(metric, metric)
+    return get_metric(metric).title
 
 
-def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
+def _decimals(metric: str) -> int:
+    return get_metric(metric).decimals
+
+
+def _summary(
+    table: pd.DataFrame, metrics: list[str], merged: bool, untrained: set = frozenset()
+) -> str:
     t = final_rows(table)
     rows = []
     for dataset, by_dataset in t.groupby("dataset", sort=False):
         best = None
-        if "psnr" in metrics:
-            ok = by_dataset[(by_dataset["metric"] == "psnr") & (by_dataset["status"] == Status.OK)]
+        if metrics:  # the first metric decides the bold row
+            first = get_metric(metrics[0])
+            ok = by_dataset[
+                (by_dataset["metric"] == first.name) & (by_dataset["status"] == Status.OK)
+            ]
             means = ok.groupby("label")["value"].mean().dropna()
-            best = means.idxmax() if len(means) else None
+            if len(means):
+                best = means.idxmax() if first.higher_is_better else means.idxmin()
         for label, group in by_dataset.groupby("label", sort=False):
             ok = group[(group["status"] == Status.OK) & group["value"].notna()]
-            cells = [_text(dataset), _text(label)]
+            mark = " †" if (dataset, label) in untrained else ""
+            cells = [_text(dataset), _text(f"{label}{mark}")]
             if merged:
                 cells.append(_text(", ".join(dict.fromkeys(group["run"].astype(str)))))
             for metric in metrics:
                 vals = ok[ok["metric"] == metric]["value"].astype(float)
-                d = _DECIMALS.get(metric, 3)
+                d = _decimals(metric)
                 cells.append(_num(vals.mean() if len(vals) else math.nan, d))
                 cells.append(_num(vals.std(ddof=1) if len(vals) > 1 else math.nan, d))
             n = ok["cell_id"].nunique()
@@ -156,7 +150,7 @@ def _cells(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
             cells.append(_text(f"{rec['status']}: {reason[:60]}", "t warn", reason))
         for metric in metrics:
             v = values.get((rec["cell_id"], metric), math.nan)
-            cells.append(_num(v, _DECIMALS.get(metric, 3)))
+            cells.append(_num(v, _decimals(metric)))
         for col, _, decimals in optional:
             v = rec.get(col)
             if col == "short":
@@ -191,7 +185,7 @@ def _per_image(records: list[dict], datasets: list[str], metrics: list[str]) -> 
                 lab: [sum(s[i] for s in by_label[lab]) / len(by_label[lab]) for i in range(n)]
                 for lab in labels
             }
-            d = _DECIMALS.get(metric, 3)
+            d = _decimals(metric)
             rows = [
                 "<tr>" + _num(i, 0) + "".join(_num(means[lab][i], d) for lab in labels) + "</tr>"
                 for i in range(n)
@@ -309,6 +303,8 @@ def write_html(
     *,
     compared: list[dict] | None = None,
     dropped: list[str] | None = None,
+    sections: list[str] | None = None,
+    untrained: set[tuple[str, str]] | None = None,
 ) -> Path:
     """Write ``report.html`` into the run folder.
 
@@ -327,21 +323,30 @@ def write_html(
         :func:`structnoise.benchmark.compare.describe_runs` of a comparison.
     dropped : list of str, optional
         Cells left out of a comparison.
+    sections : list of str, optional
+        HTML sections placed after the results summary (plateau verdicts, paired
+        comparison, Fig. 5 numbers, protocol: :mod:`.evidence`).
+    untrained : set of (dataset, label), optional
+        Cells not trained to plateau: marked † in the results summary.
 
     Returns
     -------
     pathlib.Path
     """
     merged = "run" in table.columns
-    metrics = metrics_of(final_rows(table))
+    metrics = metric_order(final_rows(table)["metric"])
     datasets = list(dict.fromkeys(table["dataset"]))
     body = _header(run_dir, table, compared)
     body += [
         '<h2 id="sec-summary">Results</h2>',
         "<p>Mean and sample sd over the seeds whose cell succeeded (final evaluation of "
-        "each cell); best mean PSNR per dataset in bold. Click a column header to sort.</p>",
-        _summary(table, metrics, merged),
+        f"each cell); best mean {_e(_title(metrics[0])) if metrics else ''} per dataset in "
+        "bold. Click a column header to sort.</p>",
+        _summary(table, metrics, merged, untrained or set()),
     ]
+    if untrained:
+        body.append("<p>† not trained to plateau (see below): left out of the rankings.</p>")
+    body += list(sections or [])
     figures = _figures(out)
     if figures:
         body += ['<h2 id="sec-figures">Figures</h2>', *figures]
@@ -363,3 +368,81 @@ def write_html(
         + f"<script>{_JS}</script></body></html>\n"
     )
     return write_text(Path(run_dir) / REPORT_HTML, page)
+
+
+# --------------------------------------------------------------------------- assets
+# The style sheet and the sorting script of ``report.html``, inline.
+#
+# The script makes every ``table.sortable`` sort by a click on a header cell (numbers by
+# value, text alphabetically, empty cells last in both directions), marks each header cell
+# ``data-sortable`` and its state in ``aria-sort``, sorts the table named in the address's
+# ``#sort=<table id>:<column>:<asc|desc>`` on load and finally sets ``data-sort-ready``
+# (the number of sortable tables) on ``body``.
+
+#: The page's style sheet.
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;color:#222;
+padding:0 1em}
+h1{font-size:1.5em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{text-align:left}
+td.t,th.t{text-align:left}thead th{background:#f0f0f0;position:sticky;top:0}
+th[data-sortable]{cursor:pointer}th[aria-sort=ascending]::after{content:" \\25B2"}
+th[aria-sort=descending]::after{content:" \\25BC"}
+tr.best td{font-weight:bold}.warn{color:#b00}.muted{color:#777}
+tfoot td{font-style:italic;background:#fafafa}
+figure{display:inline-block;margin:.5em;vertical-align:top;max-width:calc(100% - 1em)}
+figure img.fig{max-width:100%;height:auto;border:1px solid #ddd}
+.scroll{overflow-x:auto;max-width:100%}
+.grid{display:flex;flex-wrap:wrap;gap:.6em;align-items:flex-start}
+.grid figure{margin:0;text-align:center;font-size:.8em;width:200px}
+.grid img{width:192px;height:192px;image-rendering:pixelated;border:1px solid #999}
+.overview{position:relative;width:192px;height:192px}
+.overview svg{position:absolute;left:0;top:0}
+"""
+
+#: The sorting script (plain JavaScript, no library), run at the end of the page.
+_JS = """
+(function () {
+  function key(cell) {
+    var v = cell.hasAttribute('data-v') ? cell.getAttribute('data-v') : cell.textContent;
+    var n = parseFloat(v);
+    if (v !== '' && isFinite(n) && String(n) !== 'NaN' && /^[-+0-9.eE]+$/.test(v.trim()))
+      return {num: true, v: n};
+    return {num: false, v: v.trim().toLowerCase(), empty: v.trim() === ''};
+  }
+  function sortTable(table, col, dir) {
+    var body = table.tBodies[0];
+    if (!body) return;
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = key(a.cells[col]), y = key(b.cells[col]);
+      if (!!x.empty !== !!y.empty) return x.empty ? 1 : -1;
+      var c = (x.num && y.num) ? x.v - y.v : (x.v < y.v ? -1 : x.v > y.v ? 1 : 0);
+      if (x.num !== y.num) c = x.num ? -1 : 1;
+      return dir === 'desc' ? -c : c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    var heads = table.tHead.rows[0].cells;
+    var state = dir === 'desc' ? 'descending' : 'ascending';
+    for (var i = 0; i < heads.length; i++)
+      heads[i].setAttribute('aria-sort', i === col ? state : 'none');
+    table.setAttribute('data-sorted', col + ':' + dir);
+  }
+  var tables = document.querySelectorAll('table.sortable');
+  tables.forEach(function (table) {
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (th, i) {
+      th.setAttribute('data-sortable', '1');
+      th.setAttribute('aria-sort', 'none');
+      th.title = 'click to sort';
+      th.addEventListener('click', function () {
+        sortTable(table, i, th.getAttribute('aria-sort') === 'ascending' ? 'desc' : 'asc');
+      });
+    });
+  });
+  var m = /sort=([A-Za-z0-9_-]+):(\\d+):(asc|desc)/.exec(decodeURIComponent(location.hash));
+  if (m) { var t = document.getElementById(m[1]); if (t) sortTable(t, +m[2], m[3]); }
+  document.body.setAttribute('data-sort-ready', String(tables.length));
+})();
+"""

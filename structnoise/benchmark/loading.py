@@ -43,10 +43,10 @@ def load_dataset(cfg: RunConfig, name: str):
     from structnoise.datasets import load_dataset as _load
 
     if not cfg.download:
-        from structnoise.datasets.catalog import CACHED, EMBEDDED, LOCAL
+        from structnoise.datasets.catalog import DatasetStatus
 
         status = {d.name: d.status for d in list_datasets()}.get(name)
-        if status not in (CACHED, EMBEDDED, LOCAL):
+        if status not in (DatasetStatus.CACHED, DatasetStatus.EMBEDDED, DatasetStatus.LOCAL):
             raise FileNotFoundError(
                 f"not on disk (status: {status}) and download is off; fetch it with "
                 f"`structnoise datasets fetch {name}`"

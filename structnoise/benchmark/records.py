@@ -17,11 +17,8 @@ threads), ``load_before`` / ``load_after`` (the machine's 1-minute load average)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
-import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 from structnoise.benchmark.choices import Status
@@ -30,18 +27,15 @@ from structnoise.metrics import METRIC_CONVENTION
 
 if TYPE_CHECKING:
     from structnoise.benchmark.cells import CellPlan
-    from structnoise.benchmark.schema import RunConfig
 
 
-def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
+def base_record(plan: CellPlan) -> dict[str, Any]:
     """The identity part of a cell's record, every other key empty.
 
     Parameters
     ----------
     plan : CellPlan
         The cell.
-    cfg : RunConfig
-        The configuration.
 
     Returns
     -------
@@ -52,14 +46,15 @@ def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
         "cell_id": plan.cell_id,
         "method": cell.method,
         "params": cell.params,
-        "label": cell.label,
+        "label": getattr(plan, "label", cell.label),
+        "protocol": getattr(plan, "protocol", "paper"),
         "dataset": cell.dataset,
         "seed": cell.seed,
         "cell_seed": cell.cell_seed,
-        "profile": cfg.profile,
+        "profile": plan.profile,
         "method_kwargs": dict(plan.method_kwargs),
         "max_minutes": plan.max_minutes,
-        "max_steps": getattr(plan, "max_steps", None),
+        "max_steps": plan.max_steps,
         "denoise_options": plan.denoise_options,
         "status": None,
         "reason": None,
@@ -95,15 +90,13 @@ def base_record(plan: CellPlan, cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def ended_record(plan: CellPlan, cfg: RunConfig, status: Status, reason: str) -> dict[str, Any]:
+def ended_record(plan: CellPlan, status: Status, reason: str) -> dict[str, Any]:
     """The record of a cell that did not run (``skipped``) or whose job died (``failed``).
 
     Parameters
     ----------
     plan : CellPlan
         The cell.
-    cfg : RunConfig
-        The configuration.
     status : Status
         How it ended.
     reason : str
@@ -113,14 +106,14 @@ def ended_record(plan: CellPlan, cfg: RunConfig, status: Status, reason: str) ->
     -------
     dict
     """
-    rec = base_record(plan, cfg)
+    rec = base_record(plan)
     rec.update(status=status, reason=reason, finished=now())
     return rec
 
 
-def skipped_record(plan: CellPlan, cfg: RunConfig, reason: str) -> dict[str, Any]:
+def skipped_record(plan: CellPlan, reason: str) -> dict[str, Any]:
     """The record of a cell that could not run (see :func:`ended_record`)."""
-    return ended_record(plan, cfg, Status.SKIPPED, reason)
+    return ended_record(plan, Status.SKIPPED, reason)
 
 
 def train_summary_fields(method) -> dict[str, Any]:
@@ -128,7 +121,7 @@ def train_summary_fields(method) -> dict[str, Any]:
 
     Read from the method's ``train_summary`` (a
     :class:`~structnoise.methods.summary.TrainSummary` or its dict, also in the
-    spellings of earlier versions).
+    older spellings that saved models hold).
 
     Parameters
     ----------
@@ -139,7 +132,7 @@ def train_summary_fields(method) -> dict[str, Any]:
     -------
     dict
     """
-    from structnoise.methods.summary import TrainSummary
+    from structnoise.methods import TrainSummary
 
     raw = getattr(method, "train_summary", None)
     summary = raw if isinstance(raw, TrainSummary) else TrainSummary.from_dict(raw)
@@ -150,42 +143,6 @@ def train_summary_fields(method) -> dict[str, Any]:
         "train_minutes": summary.minutes,
         "stopped_by": summary.stopped_by.value,
     }
-
-
-class TrainClock:
-    """Process CPU and wall seconds of training, with evaluations at marks left out."""
-
-    def __init__(self) -> None:
-        self._cpu0 = self._wall0 = 0.0
-        self._paused_cpu = self._paused_wall = 0.0
-
-    def start(self) -> None:
-        """Start counting (when ``fit`` is called)."""
-        self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
-
-    def now(self) -> dict[str, float]:
-        """Training CPU and wall seconds so far."""
-        return {
-            "train_cpu_s": time.process_time() - self._cpu0 - self._paused_cpu,
-            "train_wall_s": time.perf_counter() - self._wall0 - self._paused_wall,
-        }
-
-    @contextlib.contextmanager
-    def paused(self):
-        """Leave the time spent inside out of the training time (an evaluation)."""
-        cpu, wall = time.process_time(), time.perf_counter()
-        try:
-            yield
-        finally:
-            self._paused_cpu += time.process_time() - cpu
-            self._paused_wall += time.perf_counter() - wall
-
-    def stop(self) -> dict[str, Any]:
-        """The record's ``train_cpu_s``, ``train_wall_s`` and ``threads``."""
-        out: dict[str, Any] = self.now()
-        torch = sys.modules.get("torch")
-        out["threads"] = torch.get_num_threads() if torch is not None else None
-        return out
 
 
 def is_short(rec: dict[str, Any], plan: CellPlan) -> bool | None:
@@ -202,7 +159,7 @@ def is_short(rec: dict[str, Any], plan: CellPlan) -> bool | None:
     -------
     bool or None
     """
-    budget = getattr(plan, "max_steps", None)
+    budget = plan.max_steps
     if budget is None:
         return None
     steps = rec.get("steps")
@@ -233,3 +190,45 @@ def dataset_fingerprint(dataset) -> str:
         digest.update(repr(a.shape).encode())
         digest.update(a.tobytes())
     return digest.hexdigest()[:16]
+
+
+def settings_changed(plan: CellPlan, rec: dict[str, Any]) -> str | None:
+    """Which of a cell's settings its record does not match (None: all match).
+
+    The method, its parameters (a record also holds the dataset's ``axis`` where the
+    method takes it), the denoise options and the step budget; a key that a record of
+    an earlier version does not have is not compared (the cell id already names every
+    setting, see :func:`~.cells.plan_cells`; this check guards against records edited
+    or copied between folders).
+
+    Parameters
+    ----------
+    plan : CellPlan
+        The cell as this run plans it.
+    rec : dict
+        Its record (read from JSON).
+
+    Returns
+    -------
+    str or None
+        A short name of what differs.
+    """
+    import json
+
+    def plain(value: Any) -> Any:  # as the record holds it
+        return json.loads(json.dumps(value, default=str))
+
+    planned = plain(dict(plan.method_kwargs))
+    recorded = rec.get("method_kwargs", planned)
+    if not isinstance(recorded, dict):
+        return "method parameters"
+    extra = set(recorded) - set(planned)
+    if extra - {"axis"} or any(recorded.get(k) != v for k, v in planned.items()):
+        return "method parameters"
+    if "denoise_options" in rec and plain(plan.denoise_options) != rec["denoise_options"]:
+        return "denoise options"
+    if "max_steps" in rec and getattr(plan, "max_steps", None) != rec["max_steps"]:
+        return "step budget"
+    if plan.cell.method != rec.get("method"):
+        return "method"
+    return None

@@ -36,6 +36,7 @@ import pandas as pd
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.compare import describe_runs, merge_runs, write_merged_table
 from structnoise.benchmark.curves import plot_curves
+from structnoise.benchmark.evidence import Evidence, gather
 from structnoise.benchmark.html import write_html
 from structnoise.benchmark.plots import (
     plot_grid,
@@ -49,15 +50,18 @@ from structnoise.benchmark.runfolder import (
     RUN_MARKER,
     TABLE1_MD,
     example_path,
+    is_run_folder,
     noise_sample_relpath,
     read_json,
     read_records,
     safe_name,
+    unreadable_records,
     write_json,
     write_text,
 )
 from structnoise.benchmark.tables import build_table1, final_rows
-from structnoise.utils import atomic_path
+from structnoise.metrics import get_metric, metric_order
+from structnoise.utils import atomic_path, remove_stale_temps
 
 #: At most this many method panels in a Fig. 3 grid.
 MAX_GRID_PANELS = 12
@@ -129,6 +133,8 @@ def report(
     run_dir = Path(run_dir)
     say = echo or (lambda _msg: None)
     out: dict = {"skipped": []}
+    if is_run_folder(run_dir):  # what an interrupted run or report left half-written
+        remove_stale_temps(run_dir)
     # ---- the table: the run's own, or merged with other runs (structnoise report --with)
     merged = None
     if with_runs:
@@ -170,6 +176,12 @@ def report(
         out["skipped"].append(fig4)
 
     all_records = merged.records if merged else read_records(run_dir)
+    for bad in unreadable_records(run_dir):
+        out["skipped"].append(
+            f"{bad.relative_to(run_dir)} cannot be read (damaged or edited), its cell is "
+            "left out of the figures: delete it and run `structnoise run` on this folder "
+            "again to re-run that cell"
+        )
     records = [all_records[c] for c in dict.fromkeys(table["cell_id"]) if c in all_records]
 
     # ---- Fig. 5
@@ -222,10 +234,14 @@ def report(
                     )
                 )
         if not example.exists() or not panels:
-            out["skipped"].append(
-                f"Fig. 3 grid skipped for {dataset}: no example image or no denoised images "
-                "(save_denoised) in the run"
+            why = (
+                f"no example image (examples/{example.name} is missing)"
+                if not example.exists()
+                else "no denoised images of its cells (save_denoised) in the run"
             )
+            out["skipped"].append(f"Fig. 3 grid skipped for {dataset}: {why}")
+            for old in run_dir.glob(f"fig3_{safe_name(dataset)}.*"):  # not this run's any more
+                old.unlink(missing_ok=True)
             continue
         result = plot_grid(
             example,
@@ -238,8 +254,13 @@ def report(
         else:
             out["fig3"].extend(result)
 
+    # ---- plateau verdicts, paired comparison, Fig. 5 numbers, protocol (:mod:`.evidence`)
+    evidence = gather(table, records, run_dir, plateau=t1.plateau)
+
     # ---- report.md
-    out["report"] = [write_text(run_dir / "report.md", _report_md(run_dir, table, md, out))]
+    out["report"] = [
+        write_text(run_dir / "report.md", _report_md(run_dir, table, md, out, evidence))
+    ]
     out["html"] = [
         write_html(
             run_dir,
@@ -248,6 +269,8 @@ def report(
             out,
             compared=out.get("compared"),
             dropped=out.get("dropped"),
+            sections=evidence.html_sections(),
+            untrained={(v.dataset, v.label) for v in t1.plateau if not v.trained},
         )
     ]
     write_json(
@@ -271,7 +294,13 @@ def _roots(run_dir: Path, records: list[dict]) -> list[Path]:
     return list(dict.fromkeys([Path(run_dir), *(_root(r, run_dir) for r in records)]))
 
 
-def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) -> str:
+def _report_md(
+    run_dir: Path,
+    table: pd.DataFrame,
+    table1_md: str,
+    out: dict,
+    evidence: Evidence | None = None,
+) -> str:
     meta = read_json(run_dir / RUN_MARKER)
     prov = read_json(run_dir / PROVENANCE_FILE)
     git = prov.get("git", {})
@@ -308,6 +337,10 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
         table1_md,
         "",
     ]
+    sections = evidence.markdown_sections() if evidence else {}
+    fig5_numbers = sections.pop("Fig. 5 as numbers: sampled against real noise", "")
+    for title, text in sections.items():
+        lines += [f"## {title}", "", text]
     for key, title in (
         ("curves", "Quality against training time"),
         ("fig4", "Fig. 4: receptive field"),
@@ -319,10 +352,13 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
             lines += [f"## {title}", ""]
             lines += [f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png"]
             lines.append("")
+        if key == "fig5" and fig5_numbers:
+            lines += ["## Fig. 5 as numbers: sampled against real noise", "", fig5_numbers]
     if out["skipped"]:
         lines += ["## Not drawn", ""] + [f"- {m}" for m in out["skipped"]] + [""]
     final = final_rows(table)
-    cells = final[final["metric"] == "psnr"].drop_duplicates("cell_id")
+    first = get_metric((metric_order(final["metric"]) or ["psnr"])[0])  # the table's column
+    cells = final[final["metric"] == first.name].drop_duplicates("cell_id")
     if cells.empty:
         cells = final.drop_duplicates("cell_id")
     short = cells[cells["short"].fillna(False).astype(bool)] if "short" in cells else cells[:0]
@@ -340,13 +376,14 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
     lines += [
         "## Cells",
         "",
-        "| method | dataset | seed | status | PSNR | steps | budget | stopped by | train CPU s "
+        f"| method | dataset | seed | status | {first.title} | steps | budget | stopped by | "
+        "train CPU s "
         "| train s | threads | fit s | denoise s | peak RSS MB | device |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
         "| --- |",
     ]
     for r in cells.itertuples():
-        value = "" if pd.isna(r.value) else f"{r.value:.2f}"
+        value = "" if pd.isna(r.value) else f"{r.value:.{first.decimals}f}"
         status = r.status if r.status == Status.OK else f"{r.status}: {r.reason[:80]}"
         flag = " (short)" if getattr(r, "short", False) is True else ""
         lines.append(

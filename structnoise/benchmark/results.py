@@ -12,8 +12,8 @@ cell_id                   the cell (method, params, dataset, seed, settings hash
 method, params, label     registered name, grid parameters (JSON), ``name[k=v]``
 dataset, seed, cell_seed  dataset name, repetition, the seed the method got
 profile                   smoke / quick / paper
-metric, value             ``psnr`` (dB), ``ssim``, ``microssim``: the mean over the
-                          test images (:mod:`structnoise.metrics`); NaN unless ok
+metric, value             a metric of :data:`structnoise.metrics.METRICS` (e.g.
+                          ``psnr``, dB) and its mean over the test images; NaN unless ok
 n_images                  number of test images scored
 fit_s, denoise_s          seconds spent in ``fit`` and ``denoise``
 peak_rss_mb, peak_gpu_mb  peak memory of the cell (see :mod:`.memory`)
@@ -35,6 +35,8 @@ train_cpu_s, train_wall_s process CPU and wall seconds of training up to this
 max_steps                 the step budget (empty: a wall-clock budget or none)
 threads                   torch's intra-op threads during the cell
 short                     True when the cell stopped before its step budget
+protocol                  ``paper`` / ``held-out``: which noisy images ``fit`` got
+                          (:mod:`.protocols`)
 ========================  =====================================================
 
 The columns are a public contract: a column is never renamed or removed, new ones are
@@ -93,6 +95,7 @@ COLUMNS = [
     "max_steps",
     "threads",
     "short",
+    "protocol",
 ]
 
 
@@ -104,8 +107,9 @@ def _num(value: Any) -> float:
 _RECORD_KEYS = ("cell_id", "method", "params", "label", "dataset", "seed", "cell_seed", "status")
 
 
-def _identity(method: str, params: Any, dataset: str, seed: Any) -> tuple:
-    return (method, json.dumps(params or {}, sort_keys=True), dataset, int(seed))
+def _identity(method: str, params: Any, dataset: str, seed: Any, protocol: Any = None) -> tuple:
+    params = json.dumps(params or {}, sort_keys=True)
+    return (method, params, dataset, int(seed), str(protocol or "paper"))
 
 
 def table_records(records: dict[str, dict], plans) -> list[dict]:
@@ -139,7 +143,10 @@ def table_records(records: dict[str, dict], plans) -> list[dict]:
     }
     planned_ids = {p.cell_id for p in plans}
     planned_keys = {
-        _identity(p.cell.method, p.cell.params, p.cell.dataset, p.cell.seed) for p in plans
+        _identity(
+            p.cell.method, p.cell.params, p.cell.dataset, p.cell.seed, getattr(p, "protocol", None)
+        )
+        for p in plans
     }
     listed = [records[p.cell_id] for p in plans if p.cell_id in records]
     latest: dict[tuple, dict] = {}
@@ -148,7 +155,9 @@ def table_records(records: dict[str, dict], plans) -> list[dict]:
         key=lambda r: (str(r.get("finished") or ""), str(r.get("cell_id"))),
     )
     for rec in others:
-        key = _identity(rec["method"], rec.get("params"), rec["dataset"], rec["seed"])
+        key = _identity(
+            rec["method"], rec.get("params"), rec["dataset"], rec["seed"], rec.get("protocol")
+        )
         if key not in planned_keys:
             latest[key] = rec  # the last one finished wins
     listed += sorted(
@@ -254,6 +263,7 @@ def _common_fields(rec: dict, run_id: str) -> dict[str, Any]:
         "max_steps": rec.get("max_steps"),
         "threads": rec.get("threads"),
         "short": rec.get("short"),
+        "protocol": rec.get("protocol") or "paper",
     }
 
 
@@ -291,22 +301,3 @@ def read_table(run_dir: str | os.PathLike) -> pd.DataFrame:
         f"{run_dir} holds no results table ({TABLE_PARQUET} or {TABLE_CSV}); "
         "is it a folder written by `structnoise run`?"
     )
-
-
-# The provenance file lives in its own module; these names stay importable from here.
-from structnoise.benchmark.provenance_file import (  # noqa: E402
-    _versions,
-    package_versions,
-    write_provenance,
-)
-
-__all__ = [
-    "COLUMNS",
-    "build_table",
-    "package_versions",
-    "read_table",
-    "table_records",
-    "write_provenance",
-    "write_table",
-    "_versions",
-]

@@ -25,7 +25,9 @@ This module imports no other module of :mod:`structnoise.benchmark` except the l
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from structnoise.benchmark.errors import ConfigError
-from structnoise.utils import atomic_path
+from structnoise.provenance import (
+    ROOT,
+    git_state,
+    machine_info,
+    package_versions,
+    portable_argv,
+)
+from structnoise.utils import atomic_path, remove_stale_temps
 
 #: The file that marks a structnoise run folder: written first when a run folder is
 #: created (every structnoise version has written it, with a ``run_id``).
@@ -145,12 +154,39 @@ def read_records(run_dir: Path) -> dict[str, dict]:
     """
     records = {}
     for path in sorted((Path(run_dir) / CELLS_DIR).glob("*.json")):
+        if path.name.startswith("."):  # a temporary file, not a record
+            continue
         try:
             rec = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        records[rec.get("cell_id", path.stem)] = rec
+        if isinstance(rec, dict):
+            records[rec.get("cell_id", path.stem)] = rec
     return records
+
+
+def unreadable_records(run_dir: Path) -> list[Path]:
+    """The cell records of a run folder that :func:`read_records` could not read.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files under ``cells/`` that are not a JSON object (damaged, truncated or edited).
+    """
+    bad = []
+    for path in sorted((Path(run_dir) / CELLS_DIR).glob("*.json")):
+        try:
+            ok = isinstance(json.loads(path.read_text()), dict)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            bad.append(path)
+    return bad
 
 
 def read_record(run_dir: Path, cell_id: str) -> dict | None:
@@ -212,6 +248,12 @@ def check_run_folder(path: str | Path) -> None:
         With a one-line message.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise RunFolderError(
+            f"refusing to write the run into {path}: it is a symbolic link to "
+            f"{os.readlink(path)}, which is missing; create that folder or give --out "
+            "another folder"
+        )
     if not path.exists():
         return
     if not path.is_dir():
@@ -267,6 +309,7 @@ def prepare_run_dir(cfg, *, echo=None) -> tuple[Path, str]:
     run_dir = cfg.out_dir
     check_run_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(run_dir)  # what an interrupted run or report left half-written
     meta_path = run_dir / RUN_MARKER
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -295,3 +338,53 @@ def prepare_run_dir(cfg, *, echo=None) -> tuple[Path, str]:
     write_json(meta_path, meta)
     write_text(config_path, text)
     return run_dir, meta["run_id"]
+
+
+def write_provenance(
+    run_dir: Path, cfg, run_id: str, *, finished: bool, wall_s: float | None = None
+) -> Path:
+    """Write ``provenance.json``: git commit, package versions, machine and config.
+
+    Written when a call of ``structnoise run`` starts (a new entry of ``calls``) and when
+    it ends; the probing is :mod:`structnoise.provenance`'s.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+    cfg : RunConfig
+        The configuration of this call.
+    run_id : str
+        The run id.
+    finished : bool
+        False when the run starts, True when it ends.
+    wall_s : float, optional
+        Wall time of the call (when finished).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = run_dir / PROVENANCE_FILE
+    previous: dict[str, Any] = {}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            previous = {}
+    calls = previous.get("calls", [])
+    if not finished:
+        calls.append({"started": now(), "argv": portable_argv(sys.argv)})
+    elif calls:
+        calls[-1].update(finished=now(), wall_s=wall_s)
+    data = {
+        "run_id": run_id,
+        # the checkout's folder name, not its path
+        "git": {"source": ROOT.name, **git_state(ROOT)},
+        "packages": package_versions(),
+        "machine": machine_info(),
+        "config": cfg.model_dump(mode="json"),
+        "calls": calls,
+    }
+    write_json(path, data)
+    return path

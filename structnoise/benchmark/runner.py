@@ -16,8 +16,6 @@ of the folder, also those of earlier calls with other methods (see
 A run folder is marked by ``run.json`` (with the run id, written first); ``run`` refuses
 an output folder that is neither empty nor a run folder (:func:`check_run_folder`), and
 keeps an earlier, different ``config.yaml`` as ``config.<n>.yaml``.
-
-The names that earlier versions defined here are importable from here still.
 """
 
 from __future__ import annotations
@@ -28,68 +26,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from structnoise.benchmark.cells import CellPlan, package_dataset_params, plan_cells
+from structnoise.benchmark.cells import CellPlan, plan_cells
 from structnoise.benchmark.choices import Executor, Status
-from structnoise.benchmark.config import ConfigError, RunConfig, load_config
-from structnoise.benchmark.execute import execute_cell, fit_inputs
-from structnoise.benchmark.loading import (
-    limit_test_images,
-    load_dataset,
-    load_for_run,
-    save_example,
-)
+from structnoise.benchmark.config import load_config
+from structnoise.benchmark.execute import execute_cell
+from structnoise.benchmark.loading import load_dataset, load_for_run
 from structnoise.benchmark.progress import RunProgress
-from structnoise.benchmark.records import base_record, skipped_record
+from structnoise.benchmark.records import skipped_record
 from structnoise.benchmark.runfolder import (
-    RUN_KIND,
-    RUN_MARKER,
-    RunFolderError,
     check_run_folder,
-    is_run_folder,
     prepare_run_dir,
     read_records,
-    record_path,
-    write_json,
+    write_provenance,
     write_record,
 )
-from structnoise.benchmark.slurm import run_cell_job, run_slurm
-from structnoise.benchmark.validation import import_plugins, registered_datasets, validate_names
+from structnoise.benchmark.schema import RunConfig
+from structnoise.benchmark.validation import import_plugins, validate_names
 from structnoise.threads import use_threads
 
 #: The statuses of a cell record, in the order the run's counts list them.
 STATUSES = tuple(Status)
-
-__all__ = [
-    "RUN_KIND",
-    "RUN_MARKER",
-    "STATUSES",
-    "CellPlan",
-    "ConfigError",
-    "RunFolderError",
-    "RunProgress",
-    "RunResult",
-    "base_record",
-    "check_run_folder",
-    "execute_cell",
-    "fit_inputs",
-    "import_plugins",
-    "is_run_folder",
-    "limit_test_images",
-    "load_dataset",
-    "package_dataset_params",
-    "plan_cells",
-    "prepare_run_dir",
-    "read_records",
-    "record_path",
-    "registered_datasets",
-    "run",
-    "run_cell_job",
-    "save_example",
-    "skipped_record",
-    "validate_names",
-    "write_json",
-    "write_record",
-]
 
 
 @dataclass
@@ -164,7 +120,7 @@ def run(
     The config's ``plugins`` are imported, i.e. run, as Python code: a configuration
     (and a run folder's ``config.yaml``) is to be trusted like a script.
     """
-    from structnoise.benchmark.results import build_table, write_provenance, write_table
+    from structnoise.benchmark.results import build_table, write_table
 
     t_start = time.perf_counter()
     if isinstance(config, RunConfig):
@@ -185,6 +141,7 @@ def run(
     records = read_records(run_dir)
     keep = (Status.OK,) if retry else STATUSES
     done = {p.cell_id for p in plans if records.get(p.cell_id, {}).get("status") in keep}
+    done -= changed_cells(cfg, [p for p in plans if p.cell_id in done], records, notes.append)
     todo = [p for p in plans if p.cell_id not in done]
     bar = RunProgress(plans, done, progress)
     for msg in notes:
@@ -199,6 +156,8 @@ def run(
 
     try:
         if cfg.executor == Executor.SLURM and todo:
+            from structnoise.benchmark.slurm import run_slurm  # submitit's job arrays
+
             run_slurm(cfg, run_dir, todo, bar, on_finish, threads=threads)
         else:
             use_threads(threads)
@@ -228,6 +187,59 @@ def run(
     return RunResult(run_dir, run_id, table, counts, time.perf_counter() - t_start, reports)
 
 
+def changed_cells(cfg, plans: list[CellPlan], records: dict, echo) -> set[str]:
+    """The recorded cells whose data or settings are no longer those of this run.
+
+    A record keeps its dataset's fingerprint (:func:`~.records.dataset_fingerprint`) and
+    its method's settings; each dataset with recorded cells is loaded (one at a time)
+    and fingerprinted again, and every cell whose data or settings changed is re-run
+    (its record replaced). A dataset that cannot be loaded now is not checked (its
+    cells are then skipped or re-run when they are).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The configuration.
+    plans : list of CellPlan
+        The cells that have a record this run would reuse.
+    records : dict
+        ``{cell_id: record}``.
+    echo : callable
+        Where to say which cells are re-run and why.
+
+    Returns
+    -------
+    set of str
+        The ids of the cells to run again.
+    """
+    from structnoise.benchmark.records import dataset_fingerprint, settings_changed
+
+    changed: set[str] = set()
+    for plan in plans:
+        why = settings_changed(plan, records[plan.cell_id])
+        if why is not None:
+            changed.add(plan.cell_id)
+            echo(f"re-running {plan.cell_id}: its {why} changed since it was recorded")
+    by_dataset: dict[str, list[CellPlan]] = {}
+    for plan in plans:
+        if records[plan.cell_id].get("dataset_fingerprint") and plan.cell_id not in changed:
+            by_dataset.setdefault(plan.cell.dataset, []).append(plan)
+    for name, cells in by_dataset.items():
+        try:
+            now = dataset_fingerprint(load_dataset(cfg, name))
+        except Exception:  # noqa: BLE001 - unavailable now: its cells say so when they run
+            continue
+        stale = [p for p in cells if records[p.cell_id]["dataset_fingerprint"] != now]
+        if stale:
+            changed.update(p.cell_id for p in stale)
+            echo(
+                f"re-running {len(stale)} cell(s) of dataset {name!r}: its test images "
+                f"changed since they were recorded (fingerprint "
+                f"{records[stale[0].cell_id]['dataset_fingerprint']}, now {now})"
+            )
+    return changed
+
+
 def _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress) -> None:
     """Run the cells one after another in this process, one dataset in memory at a time."""
     current_name, current, reason = None, None, None
@@ -239,7 +251,7 @@ def _run_local(cfg, run_dir, plans, todo, bar, on_finish, progress) -> None:
         bar.start(index[plan.cell_id], plan)
         t0 = time.perf_counter()
         if current is None:
-            rec = skipped_record(plan, cfg, reason or "dataset unavailable")
+            rec = skipped_record(plan, reason or "dataset unavailable")
         else:
-            rec = execute_cell(plan, cfg, current, run_dir, progress=progress)
+            rec = execute_cell(plan, current, run_dir, progress=progress)
         on_finish(plan, rec, time.perf_counter() - t0)

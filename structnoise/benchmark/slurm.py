@@ -141,7 +141,7 @@ def run_slurm(
                         error = "the job ended without writing the cell's record"
                     except Exception as exc:
                         error = f"job {job.job_id}: {type(exc).__name__}: {exc}"
-                    rec = ended_record(plan, cfg, Status.FAILED, error[-2000:])
+                    rec = ended_record(plan, Status.FAILED, error[-2000:])
                 spent = [rec.get("fit_s"), rec.get("denoise_s")]
                 spent = [float(v) for v in spent if v is not None and v == v]
                 on_finish(plan, rec, sum(spent) if spent else time.perf_counter() - t0)
@@ -184,8 +184,8 @@ def _run_cell(run_path: Path, cell_id: str) -> str:
     plan = {p.cell_id: p for p in plan_cells(cfg)}[cell_id]
     dataset, reason = load_for_run(cfg, plan.cell.dataset, run_path)
     if dataset is None:
-        rec = skipped_record(plan, cfg, reason)
+        rec = skipped_record(plan, reason)
     else:
-        rec = execute_cell(plan, cfg, dataset, run_path, progress=False)
+        rec = execute_cell(plan, dataset, run_path, progress=False)
     write_record(run_path, rec)
     return str(rec["status"])

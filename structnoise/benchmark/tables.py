@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from structnoise.benchmark.choices import Status
+from structnoise.metrics import get_metric, metric_order
+from structnoise.utils import markdown_escape
 
 
 def paper_table1() -> pd.DataFrame:
@@ -56,6 +58,9 @@ class Table1:
     claims : str
         Markdown: per dataset and metric, the methods ranked where the seed spread allows
         and "not distinguishable" where it does not (:mod:`.claims`).
+    plateau : list of Verdict
+        Whether each learnt method was trained to plateau (:mod:`.plateau`); the cells
+        that were not are marked † and left out of ``ranking`` and ``claims``.
     """
 
     summary: pd.DataFrame
@@ -66,6 +71,7 @@ class Table1:
     ranking: str
     summaries: dict = field(default_factory=dict)
     claims: str = ""
+    plateau: list = field(default_factory=list)
 
 
 def _ordered_unique(values) -> list:
@@ -140,30 +146,27 @@ def final_rows(table: pd.DataFrame) -> pd.DataFrame:
     """
     if "final" not in table.columns:
         return table
-    return table[table["final"].fillna(True).astype(bool)]
+    return table[table["final"].astype("boolean").fillna(True).astype(bool)]
 
 
-def metrics_of(table: pd.DataFrame) -> list[str]:
-    """The metrics of a table, PSNR first, in the order :data:`~structnoise.metrics.METRICS`."""
-    from structnoise.metrics import METRICS
-
-    present = set(table["metric"])
-    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
-
-
-#: How each metric is named in the tables.
-METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "microssim": "MicroSSIM"}
-
-
-def _paper_lookup(paper: pd.DataFrame) -> dict[tuple[str, str], float]:
-    return {(r.dataset, r.method): float(r.psnr) for r in paper.itertuples()}
+def _paper_lookup(paper: pd.DataFrame, metric: str) -> dict[tuple[str, str], float]:
+    """The paper's numbers of a metric by (dataset, method); empty if it does not report it."""
+    if metric not in paper.columns:
+        return {}
+    return {
+        (d, m): float(v)
+        for d, m, v in zip(paper["dataset"], paper["method"], paper[metric], strict=True)
+    }
 
 
 def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimals: int = 2):
     """Table 1 of a run: mean ± std over seeds, best per row bold, paper beside ours.
 
-    A method's paper number is shown where the run has the paper's dataset and the
-    method ran with its default parameters (no grid parameters).
+    A method's paper number is shown where the run has the paper's dataset, the method
+    ran with its default parameters (no grid parameters) and the paper reports the metric
+    (a column of :func:`paper_table1`: PSNR). Every metric of the run gets a table, in
+    the order, with the titles, decimals and "best" direction of
+    :data:`structnoise.metrics.METRICS`; the first metric's summary is ``summary``.
 
     Parameters
     ----------
@@ -179,44 +182,60 @@ def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimal
     Table1
     """
     from structnoise.benchmark.claims import claims_markdown
+    from structnoise.benchmark.plateau import plateau_verdicts, untrained
 
     paper = paper_table1() if paper is None else paper
+    verdicts = plateau_verdicts(table)
+    left_out = untrained(verdicts)
     datasets = _ordered_unique(table["dataset"])
     labels = _ordered_unique(table["label"])
     seeds = sorted(set(table["seed"]))
-    lookup = _paper_lookup(paper)
     summaries, md, tex = {}, [], []
-    for metric in metrics_of(table):
+    metrics = metric_order(table["metric"])
+    for metric in metrics:
+        info = get_metric(metric)
+        lookup = _paper_lookup(paper, metric)
         summary = summarise(table, metric)
-        paper_col = metric == "psnr"
         summary["paper"] = [
-            lookup.get((d, m), math.nan) if paper_col and p in ("{}", "") else math.nan
+            lookup.get((d, m), math.nan) if p in ("{}", "") else math.nan
             for d, m, p in zip(
                 summary["dataset"], summary["method"], summary["params"], strict=True
             )
         ]
         summary["diff"] = summary["mean"] - summary["paper"]
-        dec = decimals if metric == "psnr" else decimals + 1
+        summary["untrained"] = [
+            (d, lab) in left_out
+            for d, lab in zip(summary["dataset"], summary["label"], strict=True)
+        ]
+        dec = info.decimals + decimals - 2
         best = []
         for d in summary["dataset"]:
             row = summary[(summary["dataset"] == d) & summary["mean"].notna()]
-            best.append(round(row["mean"].max(), dec) if len(row) else math.nan)
+            best.append(round(info.best(row["mean"]), dec) if len(row) else math.nan)
         summary["best"] = [
             bool(not math.isnan(m) and round(m, dec) == b)
             for m, b in zip(summary["mean"], best, strict=True)
         ]
         summaries[metric] = summary
-        title = METRIC_TITLES.get(metric, metric)
-        md.append(
-            (f"**{title}**\n\n" if metric != "psnr" else "")
-            + _markdown(summary, datasets, labels, dec, len(seeds), title)
-        )
-        tex.append(_latex(summary, datasets, labels, dec, len(seeds), title))
-    summary = summaries.get("psnr", summarise(table))
-    ranking = _ranking(summary, paper, datasets) if "paper" in summary else ""
-    claims = claims_markdown(summaries, datasets)
+        head = "" if metric == metrics[0] else f"**{info.title}**\n\n"
+        md.append(head + _markdown(summary, datasets, labels, dec, len(seeds), info, bool(lookup)))
+        tex.append(_latex(summary, datasets, labels, dec, len(seeds), info, bool(lookup)))
+    summary = summaries[metrics[0]] if metrics else summarise(table)
+    trained = summary[~summary["untrained"]] if "untrained" in summary else summary
+    ranking = _ranking(trained, paper, datasets, metrics[0], left_out) if metrics else ""
+    claims = claims_markdown(
+        {m: s[~s["untrained"]] for m, s in summaries.items()}, datasets, left_out=left_out
+    )
     return Table1(
-        summary, datasets, labels, "\n".join(md), "\n".join(tex), ranking, summaries, claims
+        summary,
+        datasets,
+        labels,
+        "\n".join(md),
+        "\n".join(tex),
+        ranking,
+        summaries,
+        claims,
+        verdicts,
     )
 
 
@@ -245,6 +264,8 @@ class _MarkdownCell:
         text = _fmt_value(r, self.decimals)
         if r["best"]:
             text = f"**{text}**"
+        if r.get("untrained", False):
+            text += " †"
         if not math.isnan(r["paper"]):
             text += f" (paper {r['paper']:.2f}, Δ {r['diff']:+.2f})"
         return text
@@ -265,6 +286,8 @@ class _LatexCell:
             text += rf"$\pm${r['std']:.{self.decimals}f}"
         if r["best"]:
             text = rf"\textbf{{{text}}}"
+        if r.get("untrained", False):
+            text += r"$^\dagger$"
         if not math.isnan(r["paper"]):
             text += rf" {{\scriptsize ({r['paper']:.2f}, ${r['diff']:+.2f}$)}}"
         return text
@@ -284,25 +307,34 @@ def _row_cells(summary, dataset: str, labels, fmt) -> list[str]:
     return cells
 
 
-def _markdown(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -> str:
-    header = "| dataset | " + " | ".join(labels) + " |"
+def _markdown(summary, datasets, labels, decimals, n_seeds, metric, paper: bool) -> str:
+    header = "| dataset | " + " | ".join(markdown_escape(x) for x in labels) + " |"
     sep = "| --- | " + " | ".join("---" for _ in labels) + " |"
     lines = [header, sep]
     for d in datasets:
         cells = _row_cells(summary, d, labels, _MarkdownCell(decimals))
-        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+        lines.append(f"| {markdown_escape(d)} | " + " | ".join(cells) + " |")
     note = (
-        f"{title}, mean ± std over {n_seeds} seed(s) (no ± with one seed); best per row "
-        "in bold"
+        f"{metric.title}, mean ± std over {n_seeds} seed(s) (no ± with one seed); best per "
+        f"row in bold{_direction(metric)}"
         + (
             "; where the paper reports the cell, its number and our difference "
             "(ours − paper) follow in brackets."
-            if title.startswith("PSNR")
+            if paper
             else "; the paper reports PSNR only."
         )
     )
+    if "untrained" in summary and summary["untrained"].any():
+        note += (
+            " † not trained to plateau (budget-limited, or no curve marks to tell): left "
+            "out of the rankings (see the plateau verdicts)."
+        )
     problems = summary[summary["status"].isin([Status.FAILED.value, Status.SKIPPED.value])]
-    extra = [f"- {r.label} on {r.dataset}: {r.status} ({r.reason})" for r in problems.itertuples()]
+    extra = [
+        f"- {markdown_escape(r.label)} on {markdown_escape(r.dataset)}: {r.status} "
+        f"({markdown_escape(r.reason)})"
+        for r in problems.itertuples()
+    ]
     return "\n".join(lines) + "\n\n" + note + ("\n\n" + "\n".join(extra) if extra else "") + "\n"
 
 
@@ -315,6 +347,12 @@ _TEX = {
     "$": r"\$",
     "{": r"\{",
     "}": r"\}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "\n": " ",
 }
 
 
@@ -322,7 +360,12 @@ def _tex_escape(text: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in text)
 
 
-def _latex(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -> str:
+def _direction(metric) -> str:
+    """Said where a lower value is better (the tables assume higher otherwise)."""
+    return "" if metric.higher_is_better else " (lower is better)"
+
+
+def _latex(summary, datasets, labels, decimals, n_seeds, metric, paper: bool) -> str:
     cols = "l" + "c" * len(labels)
     lines = [
         r"% Table 1 written by `structnoise report`; needs \usepackage{booktabs}",
@@ -340,24 +383,39 @@ def _latex(summary, datasets, labels, decimals, n_seeds, title="PSNR (dB)") -> s
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
-        rf"\caption{{{_tex_escape(title)}, mean$\pm$std over {n_seeds} seed(s); "
-        "best per row in bold"
+        rf"\caption{{{_tex_escape(metric.title)}, mean$\pm$std over {n_seeds} seed(s); "
+        f"best per row in bold{_direction(metric)}"
         + (
-            r"; in brackets the paper's number and ours minus the paper's.}"
-            if title.startswith("PSNR")
-            else r".}"
-        ),
+            r"; $^\dagger$ not trained to plateau"
+            if "untrained" in summary and summary["untrained"].any()
+            else ""
+        )
+        + (r"; in brackets the paper's number and ours minus the paper's.}" if paper else r".}"),
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str]) -> str:
-    """Our ranking of the methods the paper also reports, against the paper's."""
+def _ranking(
+    summary: pd.DataFrame,
+    paper: pd.DataFrame,
+    datasets: list[str],
+    metric: str,
+    left_out: set[tuple[str, str]] | frozenset = frozenset(),
+) -> str:
+    """Our ranking of the methods the paper also reports, against the paper's (one metric).
+
+    ``summary`` holds the cells trained to plateau only; ``left_out`` names the others
+    (:mod:`.plateau`), listed under each dataset's comparison.
+    """
     from scipy.stats import kendalltau
 
     from structnoise.benchmark.claims import ranking_chain
 
+    if metric not in paper.columns:
+        return ""
+    info = get_metric(metric)
+    sign = 1 if info.higher_is_better else -1
     default = summary[(summary["params"].isin(["{}", ""])) & summary["mean"].notna()]
     out = []
     for d in datasets:
@@ -369,21 +427,28 @@ def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str]) ->
             kind = "analogous dataset, same noise model, other images"
         if direct.empty:
             continue
-        ref = direct.set_index("method")["psnr"]
+        ref = direct.set_index("method")[metric]
         common = [m for m in ref.index if m in ours.index]
+        dropped = sorted(m for m in ref.index if (d, m) in left_out)
+        note = f"\n  - left out, not trained to plateau: {', '.join(dropped)}" if dropped else ""
         if len(common) < 2:
+            if dropped:
+                out.append(
+                    f"- **{d}**: fewer than two of the paper's methods trained to plateau, "
+                    f"no ranking compared{note}"
+                )
             continue
         rows = default[(default["dataset"] == d) & default["method"].isin(common)]
-        chain, claims = ranking_chain(rows.assign(label=rows["method"]))
-        paper_order = sorted(common, key=lambda m: -ref[m])
+        chain, claims = ranking_chain(rows.assign(label=rows["method"].map(markdown_escape)), info)
+        paper_order = [markdown_escape(m) for m in sorted(common, key=lambda m: -sign * ref[m])]
         tau = kendalltau([ours[m] for m in common], [ref[m] for m in common]).statistic
         pname = direct["paper_dataset"].iloc[0]
         ours_line = chain if claims else f"no ranking claimed (one seed); means in order: {chain}"
         out.append(
-            f"- **{d}** vs the paper's *{pname}* ({kind}):\n"
+            f"- **{markdown_escape(d)}** vs the paper's *{pname}* ({kind}):\n"
             f"  - ours: {ours_line}\n"
             f"  - paper: {' > '.join(paper_order)}\n"
-            f"  - Kendall's tau of the means over {len(common)} methods: {tau:+.2f}"
+            f"  - Kendall's tau of the means over {len(common)} methods: {tau:+.2f}" + note
         )
     if not out:
         return ""

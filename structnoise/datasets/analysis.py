@@ -11,14 +11,14 @@ orientation of DVLAE's autoregressive receptive field (and SN2V's mask):
 * :func:`plot_noise_analysis` - the figure (PNG and SVG).
 
 The statistics live in :mod:`structnoise.datasets.noise_stats`, the axis decision in
-:mod:`structnoise.datasets.axis_proposal`; this module draws the figure and re-exports
-both.
+:mod:`structnoise.datasets.axis_proposal` (all public from :mod:`structnoise.datasets`);
+this module draws the figure.
 
 Examples
 --------
 >>> import numpy as np
 >>> from structnoise.datasets.synthetic import stripe
->>> from structnoise.datasets.analysis import propose_axis
+>>> from structnoise.datasets import propose_axis
 >>> clean = np.full((4, 96, 96), 0.5)
 >>> print(propose_axis(stripe(clean, rng=0), clean).axis)
 horizontal
@@ -32,32 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from structnoise.datasets.axis_proposal import (
-    AXIS_MAX_LAG,
-    AXIS_MIN_DIFFERENCE,
-    AXIS_NOISE_FACTOR,
-    AxisProposal,
     propose_axis,
 )
 from structnoise.datasets.noise_stats import (
-    HIGHPASS_SIGMA,
     autocorrelation,
     noise_residual,
     variance_vs_signal,
 )
-
-__all__ = [
-    "AXIS_MAX_LAG",
-    "AXIS_MIN_DIFFERENCE",
-    "AXIS_NOISE_FACTOR",
-    "HIGHPASS_SIGMA",
-    "AxisProposal",
-    "autocorrelation",
-    "figure_paths",
-    "noise_residual",
-    "plot_noise_analysis",
-    "propose_axis",
-    "variance_vs_signal",
-]
 
 
 def figure_paths(path: str | os.PathLike) -> tuple[Path, Path]:

@@ -9,26 +9,17 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from structnoise.datasets import embedded, ffhq, real
-from structnoise.datasets.base import NoisyDataset
-from structnoise.datasets.download import REGISTRY, DataUnavailableError, is_cached
-
-
-class DatasetKind(StrEnum):
-    """Where a dataset's data comes from."""
-
-    #: Built from images bundled with scikit-image.
-    EMBEDDED = "embedded"
-    #: Downloaded from the registry's URLs.
-    DOWNLOAD = "download"
-    #: A copy the user has (FFHQ).
-    LOCAL = "local"
-    #: No public copy (STEM).
-    UNAVAILABLE = "unavailable"
+from structnoise.datasets import embedded, embedded_3d, ffhq, real
+from structnoise.datasets.base import (
+    DatasetEntry,
+    DatasetKind,
+    DataUnavailableError,
+    NoisyDataset,
+)
+from structnoise.datasets.data_registry import REGISTRY, is_cached
 
 
 class DatasetStatus(StrEnum):
@@ -40,50 +31,6 @@ class DatasetStatus(StrEnum):
     UNAVAILABLE = "unavailable"
     EMBEDDED = "built on first use"
     LOCAL = "local path set"
-
-
-#: Status strings of :func:`list_datasets` (aliases of :class:`DatasetStatus`).
-CACHED = DatasetStatus.CACHED
-DOWNLOADABLE = DatasetStatus.DOWNLOADABLE
-NEEDS_PATH = DatasetStatus.NEEDS_PATH
-UNAVAILABLE = DatasetStatus.UNAVAILABLE
-EMBEDDED = DatasetStatus.EMBEDDED
-LOCAL = DatasetStatus.LOCAL
-
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A catalogue entry.
-
-    Attributes
-    ----------
-    name : str
-        Dataset name for :func:`load_dataset`.
-    loader : callable or None
-        The public loader function (None when unavailable).
-    kind : DatasetKind
-        Where the data comes from (``"embedded"``, ``"download"``, ``"local"`` or
-        ``"unavailable"``).
-    source : str
-        Short origin (for the ``datasets list`` table).
-    size : str
-        Size of the data (download size where known).
-    files : tuple of str
-        Registry files the dataset needs (download kind).
-    paper_name : str
-        The name in the paper's tables (empty for datasets not in the paper).
-    reason : str
-        Why it is unavailable (empty otherwise).
-    """
-
-    name: str
-    loader: Callable[..., NoisyDataset] | None
-    kind: DatasetKind
-    source: str
-    size: str
-    files: tuple[str, ...] = ()
-    paper_name: str = ""
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,89 +57,19 @@ class DatasetInfo:
     note: str = ""
 
 
-_STEM_REASON = REGISTRY["STEM"].reason
+#: The paper's STEM data: no public copy (the registry's line says why).
+STEM = DatasetEntry(
+    "stem",
+    None,
+    DatasetKind.UNAVAILABLE,
+    "Henninen et al. 2020 (Pt clusters)",
+    "-",
+    paper_name="STEM",
+    reason=REGISTRY["STEM"].reason,
+)
 
 CATALOG: dict[str, DatasetEntry] = {
-    e.name: e
-    for e in (
-        DatasetEntry(
-            "embedded-stripe",
-            embedded.embedded_stripe,
-            DatasetKind.EMBEDDED,
-            "scikit-image sample images (bundled)",
-            "116 train + 16 test tiles, 128x128",
-            paper_name="(stand-in for FFHQ - Stripe)",
-        ),
-        DatasetEntry(
-            "embedded-checkerboard",
-            embedded.embedded_checkerboard,
-            DatasetKind.EMBEDDED,
-            "scikit-image sample images (bundled)",
-            "116 train + 16 test tiles, 128x128",
-            paper_name="(stand-in for FFHQ - Checkerboard)",
-        ),
-        DatasetEntry(
-            "convallaria-a",
-            real.convallaria_a,
-            DatasetKind.DOWNLOAD,
-            "structN2V (Broaddus et al. 2020)",
-            "100x1024x1024 uint16, 210 MB",
-            files=("flower.tif",),
-            paper_name="Convallaria A",
-        ),
-        DatasetEntry(
-            "convallaria-b",
-            real.convallaria_b,
-            DatasetKind.DOWNLOAD,
-            "PPN2V (Prakash et al. 2020)",
-            "100x1024x1024, zip 344 MB",
-            files=("Convallaria_diaphragm.zip",),
-            paper_name="Convallaria B",
-        ),
-        DatasetEntry(
-            "mouse-actin",
-            real.mouse_actin,
-            DatasetKind.DOWNLOAD,
-            "PPN2V, Zenodo 5156937",
-            "100x1024x1024",
-            files=("Mouse_actin.zip",),
-            paper_name="Mouse Actin",
-        ),
-        DatasetEntry(
-            "mouse-nuclei",
-            real.mouse_nuclei,
-            DatasetKind.DOWNLOAD,
-            "PPN2V, Zenodo 5156960",
-            "200x512x512",
-            files=("Mouse_skull_nuclei.zip",),
-            paper_name="Mouse Nuclei",
-        ),
-        DatasetEntry(
-            "ffhq-stripe",
-            ffhq.ffhq_stripe,
-            DatasetKind.LOCAL,
-            "FFHQ thumbnails (NVlabs), user-supplied",
-            "70,000 x 128x128 PNG, 1.95 GB",
-            paper_name="FFHQ - Stripe",
-        ),
-        DatasetEntry(
-            "ffhq-checkerboard",
-            ffhq.ffhq_checkerboard,
-            DatasetKind.LOCAL,
-            "FFHQ thumbnails (NVlabs), user-supplied",
-            "70,000 x 128x128 PNG, 1.95 GB",
-            paper_name="FFHQ - Checkerboard",
-        ),
-        DatasetEntry(
-            "stem",
-            None,
-            DatasetKind.UNAVAILABLE,
-            "Henninen et al. 2020 (Pt clusters)",
-            "-",
-            paper_name="STEM",
-            reason=_STEM_REASON,
-        ),
-    )
+    e.name: e for e in (*embedded.ENTRIES, *embedded_3d.ENTRIES, *real.ENTRIES, *ffhq.ENTRIES, STEM)
 }
 """Every dataset by name."""
 
@@ -241,18 +118,19 @@ def dataset_status(name: str) -> DatasetStatus:
         Its status (a string).
     """
     entry = get_entry(name)
+    s = DatasetStatus
     if entry.kind == DatasetKind.UNAVAILABLE:
-        return UNAVAILABLE
+        return s.UNAVAILABLE
     if entry.kind == DatasetKind.EMBEDDED:
-        return CACHED if embedded.cache_path(entry.name).exists() else EMBEDDED
+        return s.CACHED if entry.cache(entry.name).exists() else s.EMBEDDED
     if entry.kind == DatasetKind.LOCAL:
         path = ffhq.ffhq_path()
-        return LOCAL if path is not None and path.exists() else NEEDS_PATH
-    return CACHED if all(is_cached(f) for f in entry.files) else DOWNLOADABLE
+        return s.LOCAL if path is not None and path.exists() else s.NEEDS_PATH
+    return s.CACHED if all(is_cached(f) for f in entry.files) else s.DOWNLOADABLE
 
 
 def dataset_axis(name: str) -> str | None:
-    """The noise axis of a dataset, read from its constants (nothing is loaded).
+    """The noise axis of a dataset, read from its entry (nothing is loaded).
 
     Parameters
     ----------
@@ -262,15 +140,11 @@ def dataset_axis(name: str) -> str | None:
     Returns
     -------
     str or None
-        ``"horizontal"`` or ``"vertical"``; None for unstructured noise and for datasets
-        without a known axis (``stem``). The same value as the loaded dataset's ``axis``.
+        ``"horizontal"``, ``"vertical"`` or ``"z"`` (volumes); None for unstructured noise
+        and for datasets without a known axis (``stem``). The same value as the loaded
+        dataset's ``axis``.
     """
-    key = get_entry(name).name
-    if key in real.REAL_DATASETS:
-        return real.REAL_DATASETS[key].axis
-    if key in ffhq.FFHQ_NOISE:
-        return ffhq.FFHQ_NOISE[key][1]
-    return embedded.AXES.get(key)
+    return get_entry(name).axis
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -279,7 +153,7 @@ def list_datasets() -> list[DatasetInfo]:
     Returns
     -------
     list of DatasetInfo
-        In catalogue order (embedded, microscopy, FFHQ, STEM).
+        In catalogue order (embedded 2-D, embedded volume, microscopy, FFHQ, STEM).
     """
     out = []
     for entry in CATALOG.values():
@@ -361,5 +235,5 @@ def fetch_dataset(name: str, **kwargs) -> list:
         )
     if entry.kind == DatasetKind.EMBEDDED:
         entry.loader()
-        return [embedded.cache_path(entry.name)]
-    return [fetch_file(f, **kwargs) for f in entry.files]
+        return [entry.cache(entry.name)]
+    return [fetch_file(f, expect_members=entry.members, **kwargs) for f in entry.files]

@@ -19,8 +19,8 @@ partial file in the cache.
     URL, or write the known hash into ``recorded-hashes.txt`` (``name sha256``) first;
   - a warning (logged on ``structnoise.datasets`` and printed to stderr) says the file
     has no published hash, shows the recorded SHA-256 and where it is recorded;
-  - an archive must be a valid zip holding the members the loaders extract
-    (:data:`ARCHIVE_MEMBERS`), each within the extraction cap, before its hash is
+  - an archive must be a valid zip holding the members its dataset extracts
+    (``members=``, from the dataset's entry), each within the extraction cap, before its hash is
     recorded; otherwise the file is deleted, nothing is recorded and
     :class:`DownloadError` is raised.
 * Mirrors: set ``STRUCTNOISE_BASE_URL`` (or pass ``base_url=``) to download every file
@@ -33,8 +33,7 @@ partial file in the cache.
   is left behind.
 
 The registry and the recorded hashes are read in :mod:`structnoise.datasets.data_registry`,
-archives are checked and extracted in :mod:`structnoise.datasets.archives`; their public
-names are importable from here.
+archives are checked and extracted in :mod:`structnoise.datasets.archives`.
 """
 
 from __future__ import annotations
@@ -46,67 +45,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from structnoise.datasets.archives import (
-    MAX_EXTRACT_BYTES,
-    MAX_EXTRACT_ENV,
     check_archive,
-    extract_member,
     max_extract_bytes,
 )
-from structnoise.datasets.base import DataUnavailableError, DownloadError
-from structnoise.datasets.cache import data_dir
+from structnoise.datasets.base import DownloadError
 from structnoise.datasets.data_registry import (
     BASE_URL_ENV,
     REGISTRY,
-    REGISTRY_FILE,
-    HashStatus,
-    RegistryEntry,
     downloads_dir,
     expected_hash,
     file_url,
-    is_cached,
-    load_registry,
     record_hash,
     recorded_file,
-    recorded_hashes,
 )
 from structnoise.progress import download_progress
 
-__all__ = [
-    "ARCHIVE_MEMBERS",
-    "BASE_URL_ENV",
-    "DEFAULT_RETRIES",
-    "MAX_EXTRACT_BYTES",
-    "MAX_EXTRACT_ENV",
-    "REGISTRY",
-    "REGISTRY_FILE",
-    "DataUnavailableError",
-    "DownloadError",
-    "HashStatus",
-    "RegistryEntry",
-    "data_dir",
-    "downloads_dir",
-    "expected_hash",
-    "extract_member",
-    "fetch_file",
-    "file_url",
-    "is_cached",
-    "load_registry",
-    "max_extract_bytes",
-    "recorded_hashes",
-]
-
 #: Download attempts after the first failure (pooch waits 1 s, 2 s, ... between them).
 DEFAULT_RETRIES = 3
-#: Members the dataset loaders (:mod:`structnoise.datasets.real`) extract from each
-#: registry archive; checked before the hash of a first download is recorded.
-ARCHIVE_MEMBERS: dict[str, tuple[str, ...]] = {
-    "Convallaria_diaphragm.zip": (
-        "Convallaria_diaphragm/20190520_tl_25um_50msec_05pc_488_130EM_Conv.tif",
-    ),
-    "Mouse_actin.zip": ("Mouse actin/sample_attempt2.tif",),
-    "Mouse_skull_nuclei.zip": ("Mouse skull nuclei/example2_digital_offset300.tif",),
-}
-
 logger = logging.getLogger("structnoise.datasets")
 
 
@@ -153,8 +108,9 @@ def fetch_file(
         Show a progress bar.
     expect_members : sequence of str, optional
         Members a zip archive must hold before the hash of a first download (no
-        published hash) is recorded; default :data:`ARCHIVE_MEMBERS` for ``name``
-        (only a valid zip is required of other ``.zip`` files).
+        published hash) is recorded: the dataset's ``members``, which its loader and
+        :func:`~structnoise.datasets.fetch_dataset` pass (without them only a valid zip
+        is required of a ``.zip`` file).
 
     Returns
     -------
@@ -213,7 +169,7 @@ def fetch_file(
             f"mirror ({BASE_URL_ENV}=https://host/folder) or pass its path to the loader."
         ) from exc
     if known is None:
-        members = ARCHIVE_MEMBERS.get(name, ()) if expect_members is None else expect_members
+        members = tuple(expect_members or ())
         if members or name.lower().endswith(".zip"):
             try:
                 check_archive(path, members, max_extract_bytes())

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from structnoise.datasets.base import NoisyDataset
+from structnoise.datasets.base import DatasetEntry, DatasetKind, NoisyDataset
 from structnoise.datasets.cache import data_dir
-from structnoise.datasets.synthetic import checkerboard, stripe
+from structnoise.datasets.checkerboard_noise import checkerboard
+from structnoise.datasets.synthetic import stripe
 from structnoise.utils import atomic_path, derive_seed
 
 #: Tile size in pixels (FFHQ thumbnails are 128x128).
@@ -74,13 +75,12 @@ _LICENCE = (
     "immunohistochemistry: no known copyright restrictions)."
 )
 
-_NOISE: dict[str, tuple[Callable, str]] = {
-    "embedded-stripe": (stripe, "horizontal"),
-    "embedded-checkerboard": (checkerboard, "vertical"),
+#: The noise of each embedded dataset, the direction it is correlated along, and the
+#: paper dataset it stands in for.
+_NOISE: dict[str, tuple[Callable, str, str]] = {
+    "embedded-stripe": (stripe, "horizontal", "FFHQ - Stripe"),
+    "embedded-checkerboard": (checkerboard, "vertical", "FFHQ - Checkerboard"),
 }
-
-#: The noise axis of each embedded dataset.
-AXES: dict[str, str] = {name: axis for name, (_, axis) in _NOISE.items()}
 
 
 def _load_source(name: str) -> np.ndarray:
@@ -142,7 +142,7 @@ def clean_tiles() -> dict[str, np.ndarray]:
 
 
 def _add_noise(name: str, split: str, clean: np.ndarray, **noise_kwargs) -> np.ndarray:
-    fn, _ = _NOISE[name]
+    fn = _NOISE[name][0]
     out = np.empty_like(clean, dtype=np.float32)
     for i, tile in enumerate(clean):
         out[i] = fn(
@@ -226,7 +226,7 @@ def build_embedded(name: str, *, rebuild: bool = False, **noise_kwargs) -> Noisy
         }
         with atomic_path(path) as tmp:
             np.savez(tmp, recipe=np.array(recipe), **arrays)
-    _, axis = _NOISE[name]
+    axis = _NOISE[name][1]
     kind = "stripe (horizontal)" if axis == "horizontal" else "checkerboard (vertical)"
     return NoisyDataset(
         name=name,
@@ -303,3 +303,22 @@ def embedded_checkerboard(*, rebuild: bool = False, **noise_kwargs) -> NoisyData
     Licence and citation as :func:`embedded_stripe`.
     """
     return build_embedded("embedded-checkerboard", rebuild=rebuild, **noise_kwargs)
+
+
+#: The catalogue entries of the embedded datasets (:mod:`structnoise.datasets.catalog`).
+ENTRIES: tuple[DatasetEntry, ...] = tuple(
+    DatasetEntry(
+        name=name,
+        loader=loader,
+        kind=DatasetKind.EMBEDDED,
+        source="scikit-image sample images (bundled)",
+        size="116 train + 16 test tiles, 128x128",
+        axis=_NOISE[name][1],
+        paper_name=f"(stand-in for {_NOISE[name][2]})",
+        cache=cache_path,
+    )
+    for name, loader in (
+        ("embedded-stripe", embedded_stripe),
+        ("embedded-checkerboard", embedded_checkerboard),
+    )
+)

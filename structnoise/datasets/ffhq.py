@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from structnoise.datasets.base import NoisyDataset
-from structnoise.datasets.synthetic import checkerboard, stripe
+from structnoise.datasets.base import DatasetEntry, DatasetKind, NoisyDataset
+from structnoise.datasets.checkerboard_noise import checkerboard
+from structnoise.datasets.synthetic import stripe
 from structnoise.utils import derive_seed
 
 #: Environment variable pointing to the FFHQ thumbnails (folder or zip).
@@ -253,3 +254,21 @@ def ffhq_checkerboard(
         progress=progress,
         **noise_kwargs,
     )
+
+
+#: The catalogue entries of the FFHQ datasets (:mod:`structnoise.datasets.catalog`).
+ENTRIES: tuple[DatasetEntry, ...] = tuple(
+    DatasetEntry(
+        name=name,
+        loader=loader,
+        kind=DatasetKind.LOCAL,
+        source="FFHQ thumbnails (NVlabs), user-supplied",
+        size="70,000 x 128x128 PNG, 1.95 GB",
+        axis=FFHQ_NOISE[name][1],
+        paper_name=paper_name,
+    )
+    for name, loader, paper_name in (
+        ("ffhq-stripe", ffhq_stripe, "FFHQ - Stripe"),
+        ("ffhq-checkerboard", ffhq_checkerboard, "FFHQ - Checkerboard"),
+    )
+)

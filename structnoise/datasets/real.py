@@ -23,13 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from structnoise.datasets.base import NoisyDataset
-from structnoise.datasets.download import (
-    ARCHIVE_MEMBERS,
-    DEFAULT_RETRIES,
-    extract_member,
-    fetch_file,
-)
+from structnoise.datasets.archives import extract_member
+from structnoise.datasets.base import DatasetEntry, DatasetKind, NoisyDataset
+from structnoise.datasets.download import DEFAULT_RETRIES, fetch_file
 
 CITATION_STRUCTN2V = (
     "Broaddus, Krull, Weigert, Schmidt, Myers. Removing structured noise with "
@@ -48,7 +44,11 @@ _LOW, _HIGH = slice(None, 512), slice(512, None)  # first, second half of a 1024
 
 @dataclass(frozen=True)
 class RealDataset:
-    """The constants of one real dataset: its file, its split and its description.
+    """Every fact of one real dataset: its file, its split, its names and its description.
+
+    Adding a downloadable dataset of this kind is one entry of :data:`REAL_DATASETS`
+    (plus its ``name sha256 url`` line in ``registry.txt``): the loader, the catalogue
+    entry (:data:`ENTRIES`), the download's member check and the noise axis all read it.
 
     Attributes
     ----------
@@ -68,6 +68,10 @@ class RealDataset:
         Direction of the structured noise.
     citation, licence, description : str
         As in :class:`NoisyDataset`.
+    paper_name : str
+        The name in the paper's tables.
+    origin, size : str
+        Short origin and size for the catalogue (``structnoise datasets list``).
     summary, source, returns : str
         The loader's docstring: its first line, a paragraph on the file, and the
         shapes of what it returns.
@@ -83,6 +87,9 @@ class RealDataset:
     citation: str
     licence: str
     description: str
+    paper_name: str
+    origin: str
+    size: str
     summary: str
     source: str
     returns: str
@@ -145,11 +152,6 @@ Notes
 """
 
 
-def _member(archive: str) -> str:
-    (member,) = ARCHIVE_MEMBERS[archive]
-    return member
-
-
 _QUADRANTS = ((_LOW, _HIGH), (_HIGH, _LOW), (_HIGH, _HIGH))
 
 REAL_DATASETS: dict[str, RealDataset] = {
@@ -170,6 +172,9 @@ REAL_DATASETS: dict[str, RealDataset] = {
             licence="see Zenodo record 5160338 (structN2V data)",
             description="Convallaria, 100 frames 1024x1024, structured horizontal noise; "
             "GT = frame mean; test = [:, :512, :512]",
+            paper_name="Convallaria A",
+            origin="structN2V (Broaddus et al. 2020)",
+            size="100x1024x1024 uint16, 210 MB",
             summary="*Convallaria A*: Convallaria with structured (horizontal) noise, "
             "from structN2V.",
             source="File ``flower.tif``: 100 frames of 1024x1024 uint16 (about 210 MB), "
@@ -183,7 +188,7 @@ REAL_DATASETS: dict[str, RealDataset] = {
         RealDataset(
             name="convallaria-b",
             file="Convallaria_diaphragm.zip",
-            member=_member("Convallaria_diaphragm.zip"),
+            member="Convallaria_diaphragm/20190520_tl_25um_50msec_05pc_488_130EM_Conv.tif",
             test=(_LOW, _LOW),
             train=_QUADRANTS,
             min_shape=(1024, 1024),
@@ -199,6 +204,9 @@ REAL_DATASETS: dict[str, RealDataset] = {
             licence="CC BY 4.0",
             description="Convallaria diaphragm, 100 frames 1024x1024, weakly structured "
             "horizontal noise; GT = frame mean; test = [:, :512, :512]",
+            paper_name="Convallaria B",
+            origin="PPN2V (Prakash et al. 2020)",
+            size="100x1024x1024, zip 344 MB",
             summary="*Convallaria B*: Convallaria diaphragm from PPN2V (Zenodo record 5156913).",
             source="Archive ``Convallaria_diaphragm.zip`` (344 MB, sha256 ``8a2ac3e2...``) "
             "-> ``Convallaria_diaphragm/20190520_tl_25um_50msec_05pc_488_130EM_Conv.tif``: "
@@ -211,7 +219,7 @@ REAL_DATASETS: dict[str, RealDataset] = {
         RealDataset(
             name="mouse-actin",
             file="Mouse_actin.zip",
-            member=_member("Mouse_actin.zip"),
+            member="Mouse actin/sample_attempt2.tif",
             test=(_ALL, _LOW),
             train=((_ALL, _HIGH),),
             min_shape=(1, 1024),
@@ -225,6 +233,9 @@ REAL_DATASETS: dict[str, RealDataset] = {
             licence="see Zenodo record 5156937",
             description="Mouse actin, 100 frames 1024x1024, weakly structured noise; "
             "GT = frame mean; test = left half",
+            paper_name="Mouse Actin",
+            origin="PPN2V, Zenodo 5156937",
+            size="100x1024x1024",
             summary="*Mouse Actin* from PPN2V.",
             source="Archive ``Mouse_actin.zip`` (Zenodo record 5156937, sha256 not "
             "published: recorded on first download) -> ``Mouse actin/sample_attempt2.tif``: "
@@ -236,7 +247,7 @@ REAL_DATASETS: dict[str, RealDataset] = {
         RealDataset(
             name="mouse-nuclei",
             file="Mouse_skull_nuclei.zip",
-            member=_member("Mouse_skull_nuclei.zip"),
+            member="Mouse skull nuclei/example2_digital_offset300.tif",
             test=(_ALL, slice(None, 256)),
             train=((_ALL, slice(256, None)),),
             min_shape=(1, 512),
@@ -248,6 +259,9 @@ REAL_DATASETS: dict[str, RealDataset] = {
             licence="see Zenodo record 5156960",
             description="Mouse skull nuclei, 200 frames 512x512, unstructured noise; "
             "GT = frame mean; test = left half",
+            paper_name="Mouse Nuclei",
+            origin="PPN2V, Zenodo 5156960",
+            size="200x512x512",
             summary='*Mouse Nuclei* (PPN2V "Mouse skull nuclei"), the paper\'s '
             "unstructured-noise control.",
             source="Archive ``Mouse_skull_nuclei.zip`` (Zenodo record 5156960, sha256 not "
@@ -289,7 +303,13 @@ def _source(
                 raise ValueError(f"{path}: expected the TIFF file itself, not a zip archive")
             return extract_member(path, spec.member)
         return path
-    downloaded = fetch_file(spec.file, base_url=base_url, retries=retries, progress=progress)
+    downloaded = fetch_file(
+        spec.file,
+        base_url=base_url,
+        retries=retries,
+        progress=progress,
+        expect_members=(spec.member,) if spec.member else (),
+    )
     return extract_member(downloaded, spec.member) if spec.member else downloaded
 
 
@@ -375,7 +395,26 @@ def _loader(name: str) -> Callable[..., NoisyDataset]:
     return load
 
 
-convallaria_a = _loader("convallaria-a")
-convallaria_b = _loader("convallaria-b")
-mouse_actin = _loader("mouse-actin")
-mouse_nuclei = _loader("mouse-nuclei")
+#: The catalogue entries of the real datasets (:mod:`structnoise.datasets.catalog`).
+ENTRIES: tuple[DatasetEntry, ...] = tuple(
+    DatasetEntry(
+        name=d.name,
+        loader=_loader(d.name),
+        kind=DatasetKind.DOWNLOAD,
+        source=d.origin,
+        size=d.size,
+        axis=d.axis,
+        files=(d.file,),
+        members=(d.member,) if d.member else (),
+        paper_name=d.paper_name,
+    )
+    for d in REAL_DATASETS.values()
+)
+
+# The paper's datasets' loaders under their own names (the catalogue needs none: a new
+# entry of REAL_DATASETS is loadable by name without a line here).
+_LOADERS = {e.name: e.loader for e in ENTRIES}
+convallaria_a = _LOADERS["convallaria-a"]
+convallaria_b = _LOADERS["convallaria-b"]
+mouse_actin = _LOADERS["mouse-actin"]
+mouse_nuclei = _LOADERS["mouse-nuclei"]

@@ -1,12 +1,14 @@
 """Denoising methods behind one small interface, and their registry.
 
 >>> from structnoise import methods
->>> methods.list("dvlae*")  # doctest: +SKIP
+>>> methods.list_methods("dvlae*")  # doctest: +SKIP
 ['dvlae-large', 'dvlae-small']
 >>> model = methods.create("gaussian", sigma=1.0)  # doctest: +SKIP
 """
 
-from structnoise.methods.base import BaseDenoiser, Denoiser, MethodInfo, TrainingDivergedError
+from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.checks import TrainingDivergedError
+from structnoise.methods.contract import Denoiser, MethodInfo
 from structnoise.methods.registry import (
     create,
     get_entry,
@@ -15,9 +17,7 @@ from structnoise.methods.registry import (
     method_info,
     register,
 )
-
-#: ``structnoise.methods.list(pattern)``: alias of :func:`list_methods`.
-list = list_methods  # noqa: A001 - the public name the API promises
+from structnoise.methods.summary import StopReason, TrainSummary
 
 __all__ = [
     "BaseDenoiser",
@@ -25,10 +25,11 @@ __all__ = [
     "MethodInfo",
     "create",
     "get_entry",
-    "list",
     "list_methods",
     "load",
     "method_info",
     "register",
+    "StopReason",
+    "TrainSummary",
     "TrainingDivergedError",
 ]

@@ -2,8 +2,8 @@
 
 BM3D for correlated noise (Mäkinen, Azzari & Foi 2020, the ``bm3d`` package) needs the
 noise power spectrum (PSD); :class:`BM3D` estimates it from each image, so that stripe
-noise gets a non-flat PSD and is removed, not kept as texture. The method is registered
-as ``bm3d`` in :mod:`structnoise.methods.classical`.
+noise gets a non-flat PSD and is removed, not kept as texture. The method registers
+itself as ``bm3d``.
 
 Blind PSD estimator (:func:`estimate_noise_psd`)
 ------------------------------------------------
@@ -54,8 +54,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from structnoise.methods.base import BaseDenoiser, MethodInfo
-from structnoise.methods.contract import classical_info
+from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.contract import MethodInfo, classical_info
+from structnoise.methods.registry import register
 
 __all__ = [
     "BM3D",
@@ -311,6 +312,7 @@ def _numpy_trapz_shim():
             delattr(np, name)
 
 
+@register("bm3d")
 class BM3D(BaseDenoiser):
     """BM3D for correlated noise with a blindly estimated noise power spectrum.
 

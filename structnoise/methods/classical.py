@@ -9,8 +9,8 @@ These need no training and set the floor every learnt method must beat:
   that stripe noise gets a non-flat PSD and is removed, not kept as texture.
 
 The ``bm3d`` method and its blind PSD estimator live in
-:mod:`structnoise.methods.blind_bm3d` (importable from here too); this module registers
-all three.
+:mod:`structnoise.methods.blind_bm3d`; every method registers itself with
+``@register`` on its class.
 """
 
 from __future__ import annotations
@@ -19,21 +19,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from structnoise.methods.base import BaseDenoiser, MethodInfo
-from structnoise.methods.blind_bm3d import BM3D, estimate_noise_psd, psd_on_grid
-from structnoise.methods.contract import classical_info
+from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.contract import MethodInfo, classical_info
 from structnoise.methods.registry import register
 
-__all__ = [
-    "BM3D",
-    "GaussianFilter",
-    "Identity",
-    "estimate_noise_psd",
-    "psd_on_grid",
-]
+__all__ = ["GaussianFilter", "Identity"]
 
 
 # ---------------------------------------------------------------------------- noisy
+@register("noisy")
 class Identity(BaseDenoiser):
     """Return the noisy input unchanged (the PSNR floor of a benchmark).
 
@@ -56,6 +50,12 @@ class Identity(BaseDenoiser):
 
 
 # ---------------------------------------------------------------------------- gaussian
+#: Largest ``sigma`` the Gaussian filter takes, in pixels (its kernel spans 8 sigma; a
+#: larger one only blurs every image to its mean, and 1e12 would need terabytes).
+MAX_SIGMA = 1000.0
+
+
+@register("gaussian")
 class GaussianFilter(BaseDenoiser):
     """Gaussian low-pass filter of each image.
 
@@ -83,11 +83,17 @@ class GaussianFilter(BaseDenoiser):
         sigma_x: float | None = None,
         **common: Any,
     ) -> None:
+        for name, value in (("sigma", sigma), ("sigma_y", sigma_y), ("sigma_x", sigma_x)):
+            if value is None and name != "sigma":
+                continue
+            number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if not number or not np.isfinite(value) or not 0 <= value <= MAX_SIGMA:
+                raise ValueError(
+                    f"gaussian: {name} must be a number of pixels in [0, {MAX_SIGMA:g}], "
+                    f"got {value!r}"
+                )
         sy = float(sigma if sigma_y is None else sigma_y)
         sx = float(sigma if sigma_x is None else sigma_x)
-        for name, value in (("sigma", sigma), ("sigma_y", sy), ("sigma_x", sx)):
-            if not np.isfinite(float(value)) or float(value) < 0:
-                raise ValueError(f"gaussian: {name} must be a finite number >= 0, got {value}")
         super().__init__(sigma=float(sigma), sigma_y=sigma_y, sigma_x=sigma_x, **common)
         self.sigmas = (sy, sx)
 
@@ -98,22 +104,3 @@ class GaussianFilter(BaseDenoiser):
         from scipy.ndimage import gaussian_filter
 
         return gaussian_filter(noisy, sigma=(0.0, *self.sigmas), mode="reflect")
-
-
-# ---------------------------------------------------------------------------- registry
-@register("noisy", info=Identity.info)
-def noisy(**params: Any) -> Identity:
-    """The identity: the noisy input (PSNR floor)."""
-    return Identity(**params)
-
-
-@register("gaussian", info=GaussianFilter.info)
-def gaussian(**params: Any) -> GaussianFilter:
-    """A Gaussian filter (``sigma`` in pixels, default 1.0)."""
-    return GaussianFilter(**params)
-
-
-@register("bm3d", info=BM3D.info)
-def bm3d(**params: Any) -> BM3D:
-    """BM3D for correlated noise with a blind noise-PSD estimate."""
-    return BM3D(**params)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,12 +26,9 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from structnoise._cli_util import fail
-from structnoise._validate import NoiseAxis
+from structnoise._cli_util import describe_unhandled, fail
+from structnoise._validate import NoiseAxis, as_stack
 from structnoise.methods.contract import Mode, Profile
-
-#: The ``--axis`` choices (the name this module used before :class:`NoiseAxis`).
-Axis = NoiseAxis
 
 #: The AR receptive field each DVLAE profile uses when ``--rf`` is not given: the values of
 #: :data:`structnoise.methods.dvlae.profiles.PROFILES` (``rf``), repeated here so that the
@@ -111,18 +107,6 @@ def _int_option(flag: str, value) -> int:
         raise ValueError(f"{flag} must be a whole number or 'auto', got {value!r}") from None
 
 
-def _has_rf_param(name: str, profile: str) -> bool:
-    """Whether a method that does not declare ``uses_rf`` still takes ``rf``.
-
-    Compatibility only, for methods registered before ``MethodInfo.uses_rf`` existed:
-    it builds a throwaway model to read its parameters. Remove once every method with an
-    ``rf`` parameter declares ``uses_rf=True``.
-    """
-    from structnoise import methods
-
-    return "rf" in getattr(methods.create(name, profile=profile), "get_params", dict)()
-
-
 def build_method(
     name: str,
     *,
@@ -174,7 +158,7 @@ def build_method(
             raise ValueError(f"{name} does not model structured noise along an axis: drop --axis")
         params["axis"] = str(axis)
     if rf is not None:
-        if not (info.uses_rf or _has_rf_param(name, profile)):
+        if not info.uses_rf:
             raise ValueError(f"{name} has no receptive-field parameter: drop --rf")
         params["rf"] = "auto" if str(rf).strip().lower() == "auto" else _int_option("--rf", rf)
     return methods.create(name, **params)
@@ -210,7 +194,8 @@ def train_command(
         bool,
         typer.Option(
             help="Replace the saved model in --out (only a folder holding a structnoise "
-            "model, or an empty one, is ever replaced; atomically, after training)."
+            "model, or an empty one, is ever replaced; atomically, after training; files "
+            "in it that are not the model's own are kept)."
         ),
     ] = False,
     axes: Annotated[str | None, typer.Option(help=AXES_HELP)] = None,
@@ -228,7 +213,7 @@ def train_command(
     from structnoise.methods.checks import TrainingDivergedError
     from structnoise.methods.summary import TrainSummary
     from structnoise.threads import use_threads
-    from structnoise.utils import check_model_dir, make_temp_dir, replace_dir
+    from structnoise.utils import check_model_dir, same_file, save_model_dir
 
     use_threads(threads)
     try:
@@ -252,11 +237,16 @@ def train_command(
             extra={**_parse_set(set_), **({"direct": True} if direct else {})},
             progress=progress,
         )
-        x = read_stack(noisy, axes)
-        c = read_stack(clean, axes) if clean is not None else None
+        x = as_stack(read_stack(noisy, axes), name=str(noisy))[0]
+        c = as_stack(read_stack(clean, axes), name=str(clean))[0] if clean is not None else None
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    if c is not None and not info.needs_clean and info.clean_use == "none":
+    if c is not None and (same_file(noisy, clean) or np.array_equal(x, c)):
+        raise fail(
+            f"--clean {clean} holds the same images as {noisy}: the method would learn to "
+            "change nothing; pass the clean (ground-truth) images"
+        )
+    if c is not None and not info.needs_clean:
         typer.echo(f"note: {method} is unsupervised; it learns from the noisy images only")
     budget = getattr(model, "budget_minutes", None)
     typer.echo(
@@ -274,23 +264,22 @@ def train_command(
         raise fail(f"{exc}; no model written") from None
     except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
-    # the new model is written beside --out and swapped in: a failed or interrupted save
-    # leaves an earlier model there intact
+    # the new model is written beside --out and swapped in, carrying over the files of
+    # --out that were not the old model's (a user's notes)
     try:
         check_model_dir(out, [noisy, clean], overwrite=overwrite)  # still safe to replace?
-        tmp = make_temp_dir(out.parent, prefix=f".{out.name}.new-")
-        try:
-            with deferred():  # a signal waits until the model is saved (a second or so)
-                model.save(tmp)
-                replace_dir(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        with deferred():  # a signal waits until the model is saved (a second or so)
+            kept = save_model_dir(model.save, out)
     except Interrupted as exc:
         typer.echo(f"{exc} while saving; the model was saved to {out} first", err=True)
         raise typer.Exit(exc.exit_status) from None
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise fail(f"could not save the model: {exc}") from None
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"could not save the model: {describe_unhandled(exc)}") from None
+    if kept:
+        shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+        typer.echo(f"kept {len(kept)} file(s) in {out} that are not the model's: {shown}")
     try:
         summary = TrainSummary.from_dict(getattr(model, "train_summary", None))
     except (ValueError, TypeError):  # an outside method's summary in another form
@@ -303,7 +292,10 @@ def train_command(
 def denoise_command(
     model_dir: Annotated[Path, typer.Argument(help="Folder written by `structnoise train`.")],
     input_path: Annotated[Path, typer.Argument(help="Noisy TIFF stack, image or folder.")],
-    output: Annotated[Path, typer.Argument(help="Output TIFF (float32, input's shape).")],
+    output: Annotated[
+        Path,
+        typer.Argument(help="Output: .tif/.tiff (float32 TIFF, input's shape) or .npy."),
+    ],
     samples: Annotated[
         int | None,
         typer.Option(help="Posterior samples averaged (sampling methods; default 100)."),
@@ -325,10 +317,10 @@ def denoise_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP)] = None,
 ) -> None:
-    """Denoise images with a trained model and write a float32 TIFF of the input's shape."""
+    """Denoise images with a trained model; write float32 .tif (or .npy) of the input's shape."""
     from structnoise import methods
     from structnoise.axes import to_stack
-    from structnoise.io import read_image, write_tiff
+    from structnoise.io import check_output_format, read_image, write_image
     from structnoise.methods.checks import check_finite_output
     from structnoise.threads import use_threads
     from structnoise.utils import check_output_file
@@ -338,6 +330,7 @@ def denoise_command(
         raise fail(f"{model_dir} is not a saved structnoise model (no method.json)")
     try:
         check_output_file(output, [input_path, model_dir], overwrite=overwrite)
+        check_output_format(output)
         model = methods.load(model_dir)
     except KeyError as exc:
         raise fail(str(exc.args[0] if exc.args else exc)) from None
@@ -360,6 +353,7 @@ def denoise_command(
     try:
         arr, found = read_image(input_path, axes)
         stack, layout = to_stack(arr, found)
+        as_stack(stack, name=str(input_path))  # NaN, infinite or huge values, named by file
         x = stack[0] if layout.was_2d else stack
         with _warnings_to_stderr():
             result = np.asarray(_denoise(model, x, options, declared), dtype=np.float32)
@@ -368,9 +362,9 @@ def denoise_command(
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         raise fail(str(exc)) from None
     try:
-        write_tiff(output, result, found)
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+        write_image(output, result, found)
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"cannot write {output}: {describe_unhandled(exc)}") from None
     typer.echo(f"wrote {output} {tuple(result.shape)} float32 (axes {found})")
 
 
@@ -405,8 +399,8 @@ def add_commands(app: typer.Typer) -> None:
     app : typer.Typer
         The root application.
     """
-    from structnoise.methods.authors_cli import import_authors_command
-    from structnoise.methods.export_cli import export_command
+    from structnoise.methods.dvlae.authors.cli import import_authors_command
+    from structnoise.methods.export.cli import export_command
 
     app.command("train")(train_command)
     app.command("denoise")(denoise_command)

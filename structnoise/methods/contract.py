@@ -54,10 +54,6 @@ class MethodInfo:
     ----------
     description : str
         One line for ``structnoise list methods``.
-    needs_clean : bool
-        Supervised: ``fit`` requires clean targets (cells without them are skipped).
-    samples : bool
-        Stochastic output; ``denoise`` accepts ``n_samples`` (MMSE over samples).
     uses_axis : bool
         Takes an ``axis`` parameter ("horizontal" / "vertical") for the structured noise.
     learns : bool
@@ -69,7 +65,8 @@ class MethodInfo:
     clean_use : {"none", "target", "calibration"}
         What ``fit`` does with clean images: nothing, training targets (CARE), or the
         calibration of a noise model while the network learns from noisy images (HDN).
-        The benchmark runner decides what to pass from this, never from signatures.
+        The benchmark runner decides what to pass from this, never from signatures;
+        any use but ``"none"`` makes clean images required (:attr:`needs_clean`).
     extra_noisy : bool
         ``fit`` takes ``extra_noisy=``: more noisy images to learn from besides the ones
         paired with clean images (HDN: the test images, as unsupervised methods see them).
@@ -80,15 +77,19 @@ class MethodInfo:
         "seed")``); ``()`` for none. :meth:`BaseDenoiser.denoise` refuses any other with
         a TypeError and ``structnoise denoise`` refuses the flags of the others before
         loading the input. ``None`` (the default) means *not declared*: the method
-        checks its options itself and the command passes on what the user gives.
+        checks its options itself and the command passes on what the user gives. A
+        method whose options include ``n_samples`` has stochastic output
+        (:attr:`samples`).
     uses_rf : bool
         Takes an ``rf`` parameter (receptive field of an autoregressive decoder), which
         ``structnoise train --rf`` sets.
     dataset_defaults : dict
         Parameters the method takes on a named dataset in a profile, as
-        ``{profile: {dataset: {parameter: value}}}`` (e.g. DVLAE's per-dataset paper
-        settings); the benchmark passes them to every cell of that profile and dataset,
-        under the configuration's ``dataset_params`` and the cell's own parameters.
+        ``{profile: {dataset: {parameter: value}}}``, profile ``"*"`` for every profile
+        (e.g. SN2V's mask per dataset, DVLAE's per-dataset paper settings); the
+        benchmark passes them to every cell of that profile and dataset (a profile's
+        entry over ``"*"``), under the configuration's ``dataset_params`` and the cell's
+        own parameters. The one place per-dataset defaults of a method live.
     snapshots : bool
         ``fit`` honours the method's ``snapshot_hook`` attribute: with
         ``method.snapshot_hook = (steps, fn, "steps")`` (or ``(minutes, fn)``),
@@ -99,8 +100,6 @@ class MethodInfo:
     """
 
     description: str = ""
-    needs_clean: bool = False
-    samples: bool = False
     uses_axis: bool = False
     learns: bool = True
     budgets: dict[str, float | None] = field(
@@ -113,6 +112,16 @@ class MethodInfo:
     uses_rf: bool = False
     dataset_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     snapshots: bool = False
+
+    @property
+    def needs_clean(self) -> bool:
+        """``fit`` requires clean images (``clean_use`` is not ``"none"``)."""
+        return self.clean_use != "none"
+
+    @property
+    def samples(self) -> bool:
+        """Stochastic output: ``denoise`` takes ``n_samples`` (MMSE over samples)."""
+        return "n_samples" in (self.denoise_options or ())
 
 
 def classical_info(description: str) -> MethodInfo:
@@ -138,6 +147,51 @@ def classical_info(description: str) -> MethodInfo:
     )
 
 
+@dataclass
+class OnePass:
+    """A fitted model's one-pass network and what an exported package needs of it.
+
+    What a method's optional ``one_pass_network()`` returns (see :class:`Denoiser`):
+    ``structnoise export`` asks the model for it and refuses models without one.
+
+    Attributes
+    ----------
+    method : str
+        The registered method name.
+    network : torch.nn.Module
+        Normalised input to normalised output, on the CPU, in evaluation mode.
+    architecture : dict
+        ``{"file": path}`` (a Python file that needs only torch) or ``{"library":
+        module}``, with ``callable`` and ``kwargs``.
+    in_mean, in_std : float
+        Input normalisation ``(x - in_mean) / in_std``.
+    out_mean, out_std : float
+        Output denormalisation ``y * out_std + out_mean``.
+    multiple : int
+        Input sides must be multiples of this.
+    summary : str
+        One sentence on what the network is.
+    tags : list of str
+        Keywords of the description.
+    denoise_options : dict
+        The options of the method's ``denoise`` that compute what the network computes
+        (DVLAE: ``{"mode": "direct"}``); the package's expected test output is made
+        with them.
+    """
+
+    method: str
+    network: Any
+    architecture: dict
+    in_mean: float
+    in_std: float
+    out_mean: float
+    out_std: float
+    multiple: int
+    summary: str
+    tags: list[str] = field(default_factory=list)
+    denoise_options: dict[str, Any] = field(default_factory=dict)
+
+
 @runtime_checkable
 class Denoiser(Protocol):
     """The interface of every registered method: one ``fit``, one ``denoise``, ``save``.
@@ -145,8 +199,8 @@ class Denoiser(Protocol):
     ``fit(noisy, clean=None, *, val=None, extra_noisy=None, axes=None)`` learns from
     noisy ``(Y, X)`` or ``(N, Y, X)`` images (any layout named by ``axes``). Its
     :class:`MethodInfo` says what the other arguments are for, and callers pass them
-    from that alone: ``clean`` is required when ``info.needs_clean`` and used as
-    ``info.clean_use`` says (``"none"``: ignored, ``"target"``: training targets,
+    from that alone: ``clean`` is used as ``info.clean_use`` says, and required unless
+    that is ``"none"`` (``"none"``: ignored, ``"target"``: training targets,
     ``"calibration"``: a noise model's calibration pairs); ``extra_noisy`` (more noisy
     images to learn from) only when ``info.extra_noisy``, and a method that does not
     declare it refuses it with a TypeError; ``val`` is validation noisy images or a
@@ -157,6 +211,11 @@ class Denoiser(Protocol):
     ``save(path)`` writes a folder that :func:`structnoise.methods.load` restores (it
     must hold a ``method.json`` as described in :mod:`structnoise.methods.base`, and the
     method must offer ``load_state(path)``).
+
+    Optional hook: ``one_pass_network()`` returns the :class:`OnePass` of a fitted model
+    whose denoising is one pass of a network (what ``structnoise export`` packages), or
+    raises ValueError saying why this model has none (e.g. not fitted). Methods without
+    the hook are not exportable.
     """
 
     def fit(

@@ -22,12 +22,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from structnoise._validate import check_axis
-from structnoise.methods.base import BaseDenoiser, MethodInfo
-from structnoise.methods.contract import PROFILES
+from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.contract import PROFILES, MethodInfo
 from structnoise.methods.registry import register
-from structnoise.methods.wavelet_fft import WaveletFFT
 
-__all__ = ["Destripe", "WaveletFFT"]
+__all__ = ["Destripe"]
 
 DESTRIPE_INFO = MethodInfo(
     description="destripe package (PDHG: TV-regularised image + directional l2 stripe "
@@ -57,6 +56,7 @@ def _count(name: str, value: Any, low: int) -> int:
     return int(value)
 
 
+@register("destripe")
 class Destripe(BaseDenoiser):
     """Stripe removal by the ``destripe`` package (PDHG with total variation), per image.
 
@@ -183,15 +183,3 @@ class Destripe(BaseDenoiser):
             )
             out[i] = res.T if horizontal else res
         return out
-
-
-@register("destripe", info=Destripe.info)
-def destripe_method(**params: Any) -> Destripe:
-    """The ``destripe`` package's PDHG stripe removal (direction from ``axis``)."""
-    return Destripe(**params)
-
-
-@register("wavelet-fft", info=WaveletFFT.info)
-def wavelet_fft(**params: Any) -> WaveletFFT:
-    """The wavelet-FFT stripe filter of Münch et al. 2009 (direction from ``axis``)."""
-    return WaveletFFT(**params)

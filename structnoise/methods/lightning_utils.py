@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from structnoise.methods.base import TrainingDivergedError
+from structnoise.methods.checks import TrainingDivergedError
 from structnoise.methods.summary import StopReason
 
 #: Warnings that Lightning emits for the deliberate choices of this suite (in-process data

@@ -26,7 +26,7 @@ class StopReason(StrEnum):
 
     @classmethod
     def parse(cls, value: str | None) -> StopReason | None:
-        """Read a reason, also in the spellings of models saved by earlier versions.
+        """Read a reason, also in the spellings older saved models and run records use.
 
         Parameters
         ----------

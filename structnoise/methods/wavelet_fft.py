@@ -46,8 +46,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from structnoise._validate import check_axis
-from structnoise.methods.base import BaseDenoiser, MethodInfo
-from structnoise.methods.contract import PROFILES
+from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.contract import PROFILES, MethodInfo
+from structnoise.methods.registry import register
 
 __all__ = ["WaveletFFT", "max_level", "wavelet_fft_filter"]
 
@@ -146,6 +147,7 @@ def wavelet_fft_filter(
     return out[: img.shape[0], : img.shape[1]]
 
 
+@register("wavelet-fft")
 class WaveletFFT(BaseDenoiser):
     """The wavelet-FFT stripe filter of Münch et al. (2009), per image.
 

@@ -12,17 +12,9 @@ See :class:`~structnoise.methods.dvlae.method.DVLAE` for the parameters and
 from structnoise.methods.dvlae.method import DVLAE, INFO_LARGE, INFO_SMALL, auto_rf
 from structnoise.methods.registry import register
 
+#: The paper's small model (6 levels, 64 filters, about 3.1 M parameters).
+register("dvlae-small", info=INFO_SMALL, variant="small")(DVLAE)
+#: The paper's large model (14 levels, 128 filters, about 26 M parameters).
+register("dvlae-large", info=INFO_LARGE, variant="large")(DVLAE)
 
-@register("dvlae-small", info=INFO_SMALL)
-def dvlae_small(**params) -> DVLAE:
-    """The paper's small model (6 levels, 64 filters, about 3.1 M parameters)."""
-    return DVLAE(variant="small", **params)
-
-
-@register("dvlae-large", info=INFO_LARGE)
-def dvlae_large(**params) -> DVLAE:
-    """The paper's large model (14 levels, 128 filters, about 26 M parameters)."""
-    return DVLAE(variant="large", **params)
-
-
-__all__ = ["DVLAE", "auto_rf", "dvlae_large", "dvlae_small"]
+__all__ = ["DVLAE", "auto_rf"]

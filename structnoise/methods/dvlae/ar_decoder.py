@@ -41,8 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from structnoise.methods.ladder_layers import PointwiseConv2d
 from structnoise.methods.vae.device import at_least_float32
+from structnoise.methods.vae.ladder import PointwiseConv2d
 
 #: Blocks of the AR decoder (4 stages x (dilated, undilated)), as in the paper.
 N_BLOCKS = 8

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from structnoise._validate import as_stack, check_axis
-from structnoise.methods.base import MethodInfo
+from structnoise.methods.contract import MethodInfo, Mode, OnePass
 from structnoise.methods.dvlae.direct import DirectSpec, parse_loss
 from structnoise.methods.dvlae.network import Architecture, DVLAENet
 from structnoise.methods.dvlae.paper_settings import dataset_defaults
@@ -25,7 +25,7 @@ from structnoise.methods.dvlae.profiles import (
 )
 from structnoise.methods.vae.device import rng_devices
 from structnoise.methods.vae.method import LadderMethod
-from structnoise.methods.vae.options import LRSchedule, Mode, Precision
+from structnoise.methods.vae.options import LRSchedule, Precision
 
 #: Receptive field of ``rf="auto"`` when the noise correlation does not decay (the paper's).
 AUTO_RF_MAX = 40
@@ -61,8 +61,6 @@ def _info(paper_name: str, quick: float) -> MethodInfo:
         description="DVLAE (Salmon & Krull): VAE with a 1-D autoregressive noise decoder "
         "and a signal decoder; unsupervised, for structured signal-dependent noise "
         "(direct=True adds a one-pass direct denoiser, mode='direct')",
-        needs_clean=False,
-        samples=True,
         uses_axis=True,
         learns=True,
         budgets={"smoke": 1.0, "quick": quick, "paper": None},
@@ -285,6 +283,49 @@ class DVLAE(LadderMethod):
     def _net_has_direct(self) -> bool:
         return getattr(self.net, "direct", None) is not None
 
+    def one_pass_network(self) -> OnePass:
+        """The direct denoiser as a one-pass network (what ``structnoise export`` packages).
+
+        Returns
+        -------
+        OnePass
+            The direct U-Net (normalised units in and out, architecture:
+            :mod:`structnoise.methods.dvlae.direct_net`, which needs only torch).
+
+        Raises
+        ------
+        ValueError
+            When the model is not fitted or was trained without ``direct=True``.
+        """
+        from pathlib import Path
+
+        from structnoise.methods.dvlae import direct_net
+
+        if self.net is None:
+            raise ValueError("the model is not fitted")
+        direct = getattr(self.net, "direct", None)
+        if direct is None:
+            raise ValueError("it was trained without the direct denoiser (direct=True)")
+        spec = self.direct_spec
+        return OnePass(
+            method=self.name,
+            network=direct.cpu().eval(),
+            architecture={
+                "file": Path(direct_net.__file__),
+                "callable": "DirectUNet",
+                "kwargs": {"n_filters": spec.n_filters, "downsample": list(spec.downsample)},
+            },
+            in_mean=self.norm.mean,
+            in_std=self.norm.std,
+            out_mean=self.norm.mean,
+            out_std=self.norm.std,
+            multiple=1,
+            summary="DVLAE's direct denoiser: a U-Net trained beside the VAE to output the "
+            "mean of the signal decoder's posterior samples (one pass, no sampling)",
+            tags=["denoising", "dvlae", "structured-noise", "unsupervised"],
+            denoise_options={"mode": "direct"},
+        )
+
     def _denoise(self, noisy, *, mode=None, precision=None, **options):
         mode = self.default_mode(options.get("n_samples")) if mode is None else mode
         # the direct denoiser is one cheap pass: float32 unless asked otherwise, so that its
@@ -413,7 +454,7 @@ def auto_rf(noisy, axis: str = "horizontal", *, max_rf: int | None = None) -> in
     """A receptive field matched to the noise's correlation length along ``axis``.
 
     Uses the blind correlation length ``L`` of
-    :func:`structnoise.methods.careamics_adapters.propose_span` (the lag beyond which the
+    :func:`structnoise.datasets.noise_stats.propose_span` (the lag beyond which the
     noise autocorrelation along the axis stays below 10 % of its peak; the same rule
     proposes SN2V's mask): ``rf = max(2, 2 L)``, and ``max_rf`` (the paper's 40) when the
     correlation does not decay within 20 pixels (e.g. the checkerboard's column pattern).
@@ -437,7 +478,7 @@ def auto_rf(noisy, axis: str = "horizontal", *, max_rf: int | None = None) -> in
     -------
     int
     """
-    from structnoise.methods.careamics_adapters import propose_span
+    from structnoise.datasets.noise_stats import propose_span
 
     max_rf = AUTO_RF_MAX if max_rf is None else int(max_rf)
     span = propose_span(noisy, check_axis(axis))

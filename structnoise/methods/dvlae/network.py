@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from structnoise.methods.dvlae.ar_decoder import ARDecoder
-from structnoise.methods.ladder import LadderVAE
 from structnoise.methods.vae.device import at_least_float32
-from structnoise.methods.vae.network import LadderSignalNet, count_parameters
+from structnoise.methods.vae.ladder import LadderVAE
+from structnoise.methods.vae.network import LadderSignalNet
 
-__all__ = ["Architecture", "DVLAENet", "Losses", "SignalDecoder", "count_parameters"]
+__all__ = ["Architecture", "DVLAENet", "Losses", "SignalDecoder"]
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Architecture:
     top_prior : {"vector", "spatial"}
         The top level's learnt prior: one vector broadcast over space (ours), or a
         spatial tensor sized for the training crop (the authors' code; see
-        :class:`~structnoise.methods.ladder.LadderVAE` for other sizes).
+        :class:`~structnoise.methods.vae.ladder.LadderVAE` for other sizes).
     prior_crop : int or None
         Side of the training crop a spatial prior is sized for: its spatial size is
         ``ceil(prior_crop / 2 ** downsamplings)`` (the top level of that crop, as the

@@ -11,7 +11,7 @@ large     14      every other   128        64         64          25,941,386  (n
 ========  ======  ============  =========  =========  ==========  ==========  ==========
 
 The ``paper`` profile builds the authors' network exactly (the counts above are theirs,
-and their weights map one to one, :mod:`structnoise.methods.authors`); three architecture
+and their weights map one to one, :mod:`structnoise.methods.dvlae.authors`); three architecture
 options differ from our defaults, which the other profiles keep:
 
 * ``gated_stem=False``: the authors' stem residual block has no gate (``C * 2C + 2C``
@@ -20,7 +20,7 @@ options differ from our defaults, which the other profiles keep:
   training crop (``ceil(crop / 2 ** downsamplings)`` on a side: 4 x 4 small, 2 x 2 large
   for 256 crops), ours one vector; ``prior_crop`` follows the profile's ``crop``. Other
   sizes repeat it periodically; denoising never reads it (see
-  :class:`~structnoise.methods.ladder.LadderVAE`);
+  :class:`~structnoise.methods.vae.ladder.LadderVAE`);
 * ``shared_sd_middle=True``: the two middle layers of their signal decoder share weights
   (a list-multiplication slip at ``acbab39``, -36,928 small / -147,584 large); ours do not.
 
@@ -49,9 +49,10 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
+from structnoise.methods.contract import Profile
 from structnoise.methods.dvlae.network import Architecture
 from structnoise.methods.dvlae.paper_settings import paper_max_steps
-from structnoise.methods.vae.options import LRSchedule, Precision, ProfileName
+from structnoise.methods.vae.options import LRSchedule, Precision
 
 
 class FreeBitsUnit(StrEnum):
@@ -340,9 +341,9 @@ QUICK = TrainingProfile(
 )
 
 PROFILES: dict[str, TrainingProfile] = {
-    ProfileName.PAPER: PAPER,
-    ProfileName.QUICK: QUICK,
-    ProfileName.SMOKE: SMOKE,
+    Profile.PAPER: PAPER,
+    Profile.QUICK: QUICK,
+    Profile.SMOKE: SMOKE,
 }
 
 

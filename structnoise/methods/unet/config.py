@@ -12,8 +12,9 @@ import math
 from enum import StrEnum
 from typing import Any, Literal
 
+from structnoise.datasets.noise_stats import CAREAMICS_MAX_SPAN
 from structnoise.methods.unet.profiles import CareamicsProfile
-from structnoise.methods.unet.struct_mask import CAREAMICS_MAX_SPAN, Span
+from structnoise.methods.unet.struct_mask import Span
 
 __all__ = ["Algorithm", "Augment", "build_config"]
 

@@ -17,36 +17,23 @@ parameters).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import numpy as np
 
-from structnoise._validate import as_stack, check_axis
+from structnoise.datasets.noise_stats import CAREAMICS_MAX_SPAN
 
 __all__ = [
-    "CAREAMICS_MAX_SPAN",
-    "SPAN_SIGNIFICANCE",
-    "SPAN_THRESHOLD",
     "Axis",
     "Span",
     "StructMaskManipulate",
     "check_span",
-    "propose_span",
 ]
 
 #: The direction structured noise is correlated along (``"horizontal"``: along X).
 Axis = Literal["horizontal", "vertical"]
 #: A struct-mask span: odd pixels centred on the blind spot, or the whole line.
 Span = int | Literal["full"]
-
-#: Largest span careamics 0.3.5 validates (``StructMaskConfig.span <= 15``).
-CAREAMICS_MAX_SPAN = 15
-#: Fraction of the peak autocorrelation below which a lag counts as uncorrelated
-#: (see :func:`propose_span`).
-SPAN_THRESHOLD = 0.1
-#: Standard errors a correlation must exceed to count (see :func:`propose_span`).
-SPAN_SIGNIFICANCE = 4.0
 
 
 class StructMaskManipulate:
@@ -106,96 +93,6 @@ class StructMaskManipulate:
             )
             masked[pts[:, 0], c, pts[:, 1], pts[:, 2]] = (values * 4 - 2).to(masked.dtype)
         return masked, original, mask
-
-
-def propose_span(
-    noisy,
-    axis: Axis = "horizontal",
-    *,
-    clean=None,
-    threshold: float = SPAN_THRESHOLD,
-    max_lag: int = 20,
-) -> Span:
-    """Propose a struct-mask span from the noise autocorrelation along ``axis``.
-
-    Correlations along the axis, ``rho(k)`` for lags ``k = 1..max_lag``
-    (:func:`structnoise.datasets.analysis.autocorrelation`, ``rho(0) = 1``), of
-
-    - ``noisy - clean`` when ``clean`` is given
-      (:func:`structnoise.datasets.analysis.noise_residual`);
-    - otherwise (blind) the differences of neighbouring pixels *across* the axis (for
-      ``"horizontal"``: ``x[y + 1] - x[y]``): differencing removes smooth signal and,
-      for noise independent across the axis, keeps its correlation along the axis
-      unchanged (the blind estimator of
-      :func:`structnoise.datasets.analysis.propose_axis`).
-
-    Rule: with ``peak = max_k |rho(k)|``, the correlation length ``L`` is the largest lag
-    with ``|rho(L)| >= max(threshold * peak, floor)`` -- the lag beyond which the
-    correlation stays below ``threshold`` (10 %) of its peak. ``floor`` is
-    :data:`SPAN_SIGNIFICANCE` (4) standard errors of a correlation estimate: the larger
-    of ``1 / sqrt(pixels)`` (white noise) and the root-mean-square of the
-    autocorrelation off both axes (lags with ``|dy|, |dx| >= 2``, which are zero in
-    expectation for axis-aligned noise; this accounts for heavy-tailed noise and signal
-    leakage). The span hides ``L`` pixels on each side: ``2 L + 1``. If no lag is
-    significant the answer is ``1`` (a single-pixel mask: plain N2V); if ``L`` reaches
-    ``max_lag`` (e.g. a periodic pattern that never decays) or ``2 L + 1`` exceeds
-    careamics' largest span (15), it is ``"full"`` (a whole-line mask).
-
-    The threshold is relative to the peak because the structured component is often a
-    small part of the total noise (on FFHQ-Stripe the row lag-1 correlation of the whole
-    residual is below 0.1, although the structured component's own is 0.78); the mask
-    must cover the lags where the structured noise is still predictive. The paper chose
-    its masks by eye from such autocorrelation plots; this rule gives 7 on the paper's
-    stripe noise (blur sigma 1: ``rho`` falls to 2 % of its peak at lag 4) where the
-    paper used 9.
-
-    Parameters
-    ----------
-    noisy : array_like
-        ``(Y, X)`` or ``(N, Y, X)`` noisy images.
-    axis : {"horizontal", "vertical"}
-        The noise axis: ``"horizontal"`` looks along rows (X), ``"vertical"`` along Y.
-    clean : array_like, optional
-        Clean images for an exact residual.
-    threshold : float
-        Relative level in (0, 1) (default :data:`SPAN_THRESHOLD` = 0.1).
-    max_lag : int
-        Largest lag examined (clipped to a third of the image side).
-
-    Returns
-    -------
-    int or str
-        An odd span ``1 .. 15``, or ``"full"``.
-    """
-    from structnoise.datasets.analysis import autocorrelation, noise_residual
-
-    check_axis(axis)
-    if not 0 < float(threshold) < 1:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    x, _ = as_stack(noisy, name="noisy", min_size=8)
-    max_lag = int(max(2, min(int(max_lag), min(x.shape[1:]) // 3)))
-    if clean is not None:
-        residual = noise_residual(x, clean)
-    else:
-        residual = np.diff(x.astype(np.float64), axis=1 if axis == "horizontal" else 2)
-    acf = np.asarray(autocorrelation(residual, max_lag=max_lag))
-    if axis == "horizontal":
-        line = acf[max_lag, max_lag + 1 :]
-    else:
-        line = acf[max_lag + 1 :, max_lag]
-    mag = np.abs(line)
-    # sampling noise of the estimate: spread of the correlations off both axes
-    off = np.abs(np.arange(-max_lag, max_lag + 1)) >= 2
-    noise = float(np.sqrt(np.mean(acf[np.ix_(off, off)] ** 2)))
-    floor = SPAN_SIGNIFICANCE * max(noise, 1.0 / math.sqrt(residual.size))
-    level = max(threshold * float(mag.max()), floor)
-    significant = np.nonzero(mag >= level)[0]
-    if significant.size == 0:
-        return 1
-    half = int(significant.max()) + 1  # lags start at 1
-    if half >= max_lag or 2 * half + 1 > CAREAMICS_MAX_SPAN:
-        return "full"
-    return 2 * half + 1
 
 
 def check_span(span) -> Span | None:

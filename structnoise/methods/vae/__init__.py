@@ -1,6 +1,6 @@
 """The ladder-VAE method core shared by DVLAE and HDN.
 
-Both methods are a :class:`~structnoise.methods.ladder.LadderVAE` with a head that maps
+Both methods are a :class:`~structnoise.methods.vae.ladder.LadderVAE` with a head that maps
 its s_code to the signal, trained on random crops of noisy images and predicting the
 MMSE of posterior samples tile by tile. What they share lives here:
 
@@ -10,11 +10,13 @@ MMSE of posterior samples tile by tile. What they share lives here:
   MMSE / sample / mean prediction, save and load;
 * :mod:`~structnoise.methods.vae.data`: :class:`Normalisation`, the validation split and
   the random crops;
+* :mod:`~structnoise.methods.vae.ladder`: :class:`~structnoise.methods.vae.ladder.LadderVAE`,
+  the hierarchical encoder, and its building blocks;
 * :mod:`~structnoise.methods.vae.network`: :class:`LadderSignalNet` (signal, MMSE);
 * :mod:`~structnoise.methods.vae.device`: precision (bfloat16 autocast), random-state
   devices, CPU thread tuning;
-* :mod:`~structnoise.methods.vae.options`: the named choices (modes, precisions,
-  learning-rate schedules, profiles);
+* :mod:`~structnoise.methods.vae.options`: the named choices (precisions,
+  learning-rate schedules);
 * :mod:`~structnoise.methods.vae.training` and :mod:`~structnoise.methods.vae.callbacks`
   (they import Lightning; nothing imports them before training): the base
   LightningModule, the loop, the budget callback and the weight average.
@@ -27,16 +29,14 @@ and the unconditional levels of HDN_{3-6}.
 from structnoise.methods.vae.data import Normalisation, RandomCrops, split_validation
 from structnoise.methods.vae.method import LadderMethod
 from structnoise.methods.vae.network import LadderSignalNet, count_parameters
-from structnoise.methods.vae.options import LRSchedule, Mode, Precision, ProfileName
+from structnoise.methods.vae.options import LRSchedule, Precision
 
 __all__ = [
     "LRSchedule",
     "LadderMethod",
     "LadderSignalNet",
-    "Mode",
     "Normalisation",
     "Precision",
-    "ProfileName",
     "RandomCrops",
     "count_parameters",
     "split_validation",

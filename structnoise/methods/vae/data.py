@@ -13,9 +13,9 @@ import torch
 class Normalisation:
     """The affine map between data units and the network's units: ``(x - mean) / std``.
 
-    Saved in ``method.json`` as ``{"norm": {"mean": ..., "std": ...}}``; models saved by
-    earlier versions kept ``mean``/``std`` (DVLAE) or ``data_mean``/``data_std`` (HDN)
-    and still load (:meth:`from_meta`).
+    Saved in ``method.json`` as ``{"norm": {"mean": ..., "std": ...}}``; models saved
+    before that entry existed kept ``mean``/``std`` (DVLAE) or ``data_mean``/``data_std``
+    (HDN) and still load (:meth:`from_meta`; tested in ``test_dvlae`` and ``test_hdn``).
 
     Attributes
     ----------
@@ -89,17 +89,32 @@ class Normalisation:
         Parameters
         ----------
         extra : dict
-            With ``norm``, or (earlier versions) ``mean``/``std`` or ``data_mean``/``data_std``.
+            With ``norm``, or (older models) ``mean``/``std`` or ``data_mean``/``data_std``.
 
         Returns
         -------
         Normalisation
         """
-        if "norm" in extra:
-            return cls(float(extra["norm"]["mean"]), float(extra["norm"]["std"]))
-        for mean, std in (("mean", "std"), ("data_mean", "data_std")):
-            if mean in extra:
-                return cls(float(extra[mean]), float(extra[std]))
+        pairs = [("norm", "mean", "std"), (None, "mean", "std"), (None, "data_mean", "data_std")]
+        for group, mean, std in pairs:
+            source = extra.get(group) if group else extra
+            if group and group not in extra:
+                continue
+            if not isinstance(source, dict) or mean not in source:
+                if group:
+                    raise ValueError(f"method.json: extra.norm must hold mean and std: {source!r}")
+                continue
+            values = []
+            for key in (mean, std):
+                value = source.get(key)
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"method.json: {key} must be a number, got {value!r}")
+                values.append(float(value))
+            if not (np.isfinite(values).all() and values[1] > 0):
+                raise ValueError(
+                    f"method.json: the normalisation needs a finite mean and std > 0: {values}"
+                )
+            return cls(*values)
         raise KeyError("norm: the saved model has no normalisation")
 
 

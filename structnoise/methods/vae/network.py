@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from structnoise.methods.ladder import LadderVAE
+from structnoise.methods.vae.ladder import LadderVAE
 
 
 class LadderSignalNet(nn.Module):
-    """A :class:`~structnoise.methods.ladder.LadderVAE` (``vae``) and a signal head.
+    """A :class:`~structnoise.methods.vae.ladder.LadderVAE` (``vae``) and a signal head.
 
     Subclasses build ``vae`` and implement :meth:`to_signal` (DVLAE: the signal decoder;
     HDN: a 3x3 convolution, the location of its noise model). Everything here works in

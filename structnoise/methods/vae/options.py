@@ -5,12 +5,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
-from structnoise.methods.contract import Mode, Profile
-
-__all__ = ["LRSchedule", "Mode", "Precision", "ProfileName", "parse_choice"]
-
-#: Training profiles (one enum for every method, :class:`structnoise.methods.contract.Profile`).
-ProfileName = Profile
+__all__ = ["LRSchedule", "Precision", "parse_choice"]
 
 
 class Precision(StrEnum):

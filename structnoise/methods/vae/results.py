@@ -85,7 +85,7 @@ def summarise(
 
 
 def read_summary(data: dict | None) -> dict[str, Any]:
-    """A saved train summary in today's form (earlier versions' spellings read too).
+    """A saved train summary in today's form (older models' ``train_seconds`` read too).
 
     Parameters
     ----------
