@@ -460,7 +460,8 @@ def _row(label, recipe, dataset, cs, key, c_rec, c_ref, rate0, base) -> dict:
     mean_curve = [
         float(np.mean([p["values"][p["steps"].index(s)] for p in per_seed])) for s in common
     ]
-    finals = [p["final"] for p in per_seed]
+    # at the largest budget every seed reached (seeds may have different budgets)
+    finals = [p["values"][p["steps"].index(common[-1])] for p in per_seed]
     spread = float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0
     verdict, gain = "n/a", None
     last = common[-1]
