@@ -26,7 +26,11 @@ Usage::
     python benchmarks/calibrate_steps.py --methods n2v care
 
 Writes ``steps.json`` and ``steps.md`` into ``--out`` with the commit, package versions,
-machine (CPU model) and the command.
+machine (CPU model) and the command, and the rates as the package's data
+(``structnoise/benchmark/steps_per_minute.json``, read by the run's ETA and by the step
+budgets of methods a profile does not list; ``--no-package-data`` leaves it alone).
+``--from-json results/calibration/steps.json`` writes only the package data from an
+earlier measurement, measuring nothing.
 """
 
 from __future__ import annotations
@@ -132,7 +136,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dataset", default="embedded-stripe")
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
+    parser.add_argument(
+        "--package-data",
+        type=Path,
+        default=PACKAGE_DATA,
+        help="where the rates go as package data (default: the package's file)",
+    )
+    parser.add_argument("--no-package-data", action="store_true")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="write the package data from this steps.json; measure nothing",
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        write_package_data(json.loads(args.from_json.read_text()), args.package_data)
+        return 0
 
     from structnoise.provenance import commit_label, cpu_model, package_versions, portable_command
 
@@ -180,7 +200,41 @@ def main(argv: list[str] | None = None) -> int:
         )
     (args.out / "steps.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out / 'steps.md'}")
+    if not args.no_package_data:
+        write_package_data({"meta": meta, "rows": rows}, args.package_data)
     return 0
+
+
+#: The package data file the rates are written to.
+PACKAGE_DATA = (
+    Path(__file__).resolve().parent.parent / "structnoise" / "benchmark" / "steps_per_minute.json"
+)
+
+
+def write_package_data(steps_json: dict, path: Path) -> None:
+    """Write the measured rates as the package's ``steps_per_minute.json`` (atomically).
+
+    Methods measured before and not in this measurement keep their earlier rate (and
+    their measurement stays listed in ``sources``).
+    """
+    from structnoise.benchmark.step_rates import rates_from_measurement
+    from structnoise.utils import atomic_path
+
+    data = rates_from_measurement(steps_json)
+    if path.exists():
+        old = json.loads(path.read_text())
+        data["rates"] = {**(old.get("rates") or {}), **data["rates"]}
+        kept = []
+        for src in old.get("sources") or []:
+            methods = [
+                m for m in src.get("methods") or [] if m not in data["sources"][0]["methods"]
+            ]
+            if methods:
+                kept.append(dict(src, methods=methods))
+        data["sources"] = kept + data["sources"]
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

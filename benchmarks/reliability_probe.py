@@ -1,4 +1,4 @@
-"""Probe the ``structnoise`` command with the bad inputs of issue 9, as a new user would.
+"""Probe the ``structnoise`` command with the bad inputs of issues 9 and 21, as a user would.
 
 Every scenario runs the installed ``structnoise`` command in a fresh temporary folder and
 records the exact command, its exit status, the first line it printed and the state of the
@@ -11,7 +11,12 @@ Usage::
     python benchmarks/reliability_probe.py [--out results/reliability] [--skip-slow]
 
 ``--skip-slow`` leaves out the scenarios that train a network (divergence, range warning,
-truncated weights); they take about a minute each on 2 CPU cores.
+truncated weights, careamics models for export and damaged model folders, Ctrl-C, progress
+on a file); they take about a minute each on 2 CPU cores.
+
+Issue 21's full-disk and read-only cases run on a small tmpfs mounted under the temporary
+folder (a full disk and a read-only folder that bind root too); without the rights to
+mount one they are recorded as not run.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import http.server
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import socket
@@ -36,6 +42,9 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reliability_probe_21 import scenarios_21  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = [sys.executable, "-m", "structnoise.cli"]
@@ -66,8 +75,22 @@ def run(args: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str, 
     )
     text = (proc.stderr + proc.stdout).strip()
     lines = [ln for ln in text.splitlines() if ln.startswith(("error:", "warning:"))]
-    first = lines[0] if lines else (text.splitlines()[0] if text else "")
+    # a library's own warning (``file.py:12: SomeWarning: ...``) is not what we printed
+    ours = [ln for ln in text.splitlines() if ln.strip() and not LIBRARY_LINE.match(ln.strip())]
+    first = lines[0] if lines else (ours[0] if ours else "")
     return proc.returncode, first, text
+
+
+#: A line a library printed: its warnings (``path.py:12: UserWarning: ...``) and the source
+#: line Python shows under them.
+LIBRARY_LINE = re.compile(r"^(\S+\.py:\d+: \w*Warning|\S.*\.py\", line \d+|warnings\.warn)")
+#: Machine-local absolute paths, kept out of the committed table.
+LOCAL_PATH = re.compile(r"(?<![\w.])/(?:tmp|work|root|home|usr|opt)/[^\s'\"()\]]*")
+
+
+def scrub(text: str, work: Path) -> str:
+    """``text`` with the probe's folder as ``<tmp>`` and other local paths as ``<path>``."""
+    return LOCAL_PATH.sub("<path>", str(text).replace(str(work), "<tmp>"))
 
 
 def image(path: Path, shape=(2, 64, 64), scale=1.0, seed=0, **kw) -> Path:
@@ -113,6 +136,19 @@ class Probe:
         self.rows[-1]["first_line"] = self.rows[-1]["first_line"].replace(str(self.work), "<tmp>")
         print(f"[{row}] exit {code}: {first[:160]}", flush=True)
         return code, text
+
+    def note(self, row: str, scenario: str, why: str) -> None:
+        """Record a scenario that could not run here, and why."""
+        self.rows.append(
+            {
+                "row": row,
+                "scenario": scenario,
+                "command": "-",
+                "exit": "-",
+                "first_line": why,
+                "files": "-",
+            }
+        )
 
 
 @contextlib.contextmanager
@@ -426,7 +462,19 @@ def provenance() -> dict:
         "structnoise": structnoise.__version__,
         "python": platform.python_version(),
         "versions": {
-            k: version(k) for k in ("torch", "careamics", "numpy", "tifffile", "pooch", "typer")
+            k: version(k)
+            for k in (
+                "torch",
+                "careamics",
+                "numpy",
+                "tifffile",
+                "pooch",
+                "typer",
+                "pydantic",
+                "pydantic-core",
+                "bioimageio.core",
+                "bioimageio.spec",
+            )
         },
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()},
         "user": "root" if os.geteuid() == 0 else "non-root",
@@ -438,25 +486,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "results" / "reliability"))
     parser.add_argument("--skip-slow", action="store_true")
+    parser.add_argument(
+        "--only-21", action="store_true", help="Only issue 21's scenarios (a quicker check)."
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="structnoise-probe-") as tmp:
         probe = Probe(Path(tmp))
-        scenarios(probe, slow=not args.skip_slow)
+        if not args.only_21:
+            scenarios(probe, slow=not args.skip_slow)
+        scenarios_21(probe, not args.skip_slow, run, sha_tree)
     meta = provenance()
+    for row in probe.rows:
+        for key in ("scenario", "command", "first_line", "files"):
+            row[key] = scrub(row[key], Path(tmp))
     (out / "probe.json").write_text(
         json.dumps({"provenance": meta, "rows": probe.rows}, indent=2) + "\n"
     )
     lines = [
-        "# Reliability probe (issue 9)",
+        "# Reliability probe (issues 9 and 21)",
         "",
         f"Written by `benchmarks/reliability_probe.py` at commit `{meta['commit'][:10]}`"
         f"{' (package code modified)' if meta['package_code_modified'] else ''}, "
         f"structnoise {meta['structnoise']}, torch {meta['versions']['torch']}, careamics "
         f"{meta['versions']['careamics']}, Python {meta['python']}, on {meta['machine']['cpu']} "
         f"({meta['machine']['cores']} cores), {meta['date']}. Each command ran in a fresh "
-        "temporary folder; file state is a sha256 over the watched files before -> after.",
+        "temporary folder; file state is a sha256 over the watched files before -> after. "
+        "Rows 1-11: issue 9; rows 21.1-21.10: issue 21's numbered cases; 21.T: its "
+        "tracebacks; 21.U: its unclear or unchecked messages; 21.E: the ecosystem's tools on "
+        "our outputs. Full disks and read-only folders are small tmpfs mounts.",
         "",
         "| row | scenario | command | exit | first line printed | files afterwards |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -464,8 +523,8 @@ def main() -> None:
     for r in probe.rows:
         cells = [
             r["row"],
-            r["scenario"],
-            f"`{r['command']}`",
+            r["scenario"].replace("|", "\\|"),
+            f"`{r['command']}`".replace("|", "\\|"),
             str(r["exit"]),
             r["first_line"].replace("|", "\\|"),
             r["files"].replace("|", "\\|"),

@@ -11,6 +11,10 @@ from enum import StrEnum
 
 import numpy as np
 
+#: Largest magnitude an image value may have: the square root of float32's largest number,
+#: so that the squares in variances, PSNR and losses stay finite.
+MAX_ABS_VALUE = float(np.sqrt(np.finfo(np.float32).max))
+
 
 class NoiseAxis(StrEnum):
     """Direction structured noise is correlated along."""
@@ -52,8 +56,8 @@ def as_stack(
     ------
     ValueError
         On a wrong number of dimensions, an empty array, a non-numeric or complex dtype,
-        NaN or infinite values, images smaller than ``min_size`` or negative values when
-        ``nonnegative`` is set.
+        NaN or infinite values, values beyond :data:`MAX_ABS_VALUE`, images smaller than
+        ``min_size`` or negative values when ``nonnegative`` is set.
     """
     arr = np.asarray(x)
     if arr.dtype == object or not (
@@ -77,6 +81,13 @@ def as_stack(
         bad = int((~finite).sum())
         kind = "NaN" if np.isnan(stack).any() else "infinite"
         raise ValueError(f"{name}: contains {bad} {kind} value(s); clean or mask them first")
+    peak = float(np.abs(stack).max())
+    if peak > MAX_ABS_VALUE:
+        raise ValueError(
+            f"{name}: values reach {peak:.3g}, beyond what float32 arithmetic handles here "
+            f"(squares and variances overflow above {MAX_ABS_VALUE:.2g}); divide the images by "
+            "a constant (e.g. 1e30) first"
+        )
     if min_size is not None and min(stack.shape[1:]) < min_size:
         raise ValueError(
             f"{name}: images are {stack.shape[1]}x{stack.shape[2]} pixels, smaller than the "

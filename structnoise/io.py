@@ -119,7 +119,10 @@ def read_image(
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_dir():
         files = sorted(
-            p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            p
+            for p in path.iterdir()
+            # hidden files (macOS's ._name resource forks, .DS_Store) are not images
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
         )
         if not files:
             raise ValueError(

@@ -188,6 +188,12 @@ def test_sample_noisy_reproduces_the_noise_statistics(dvlae_bars):
     assert fake["col"] < 0.3, (real, fake)
     same = np.corrcoef((sampled - clean).ravel(), (noisy - clean).ravel())[0, 1]
     assert same < 0.5, same
+    # the report applies the same tolerances to a run's trained models (Fig. 5's numbers)
+    from structnoise.benchmark.fig5_stats import noise_statistics, sample_failures
+
+    stats_real = noise_statistics(noisy - clean, clean, "horizontal")
+    stats_fake = noise_statistics(sampled - clean, clean, "horizontal", real=noisy - clean)
+    assert sample_failures(stats_real, stats_fake) == []
 
 
 @pytest.mark.parametrize("axis", ["horizontal", "vertical"])

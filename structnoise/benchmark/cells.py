@@ -118,6 +118,49 @@ def cell_seed(base_seed: int, method: str, params: dict[str, Any], dataset: str,
     return derive_seed(base_seed, method, canonical_params(params), dataset, seed)
 
 
+#: Most cells one run may have: each cell trains or applies a method, so more is a
+#: mistake (a seed range typed too long); planning a million cells took minutes and GBs.
+MAX_CELLS = 10_000
+
+
+def check_cell_count(cfg: RunConfig) -> int:
+    """The number of cells ``cfg`` expands to, refused above :data:`MAX_CELLS`.
+
+    Counted without expanding (grids multiply out), so a huge configuration is refused
+    at once.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        Naming the count and its factors.
+    """
+    count = 0
+    entries = 0
+    for spec in cfg.methods:
+        combos = 1
+        for values in spec.params.values():
+            combos *= len(values) if isinstance(values, list) else 1
+        entries += combos
+        n_data = sum(spec.datasets is None or d in spec.datasets for d in cfg.dataset_names)
+        count += n_data * combos * len(cfg.seeds)
+    if count > MAX_CELLS:
+        raise ConfigError(
+            f"the configuration expands to {count:,} cells ({len(cfg.dataset_names)} datasets "
+            f"x {entries:,} method settings x {len(cfg.seeds):,} seeds), more than the "
+            f"{MAX_CELLS:,} one run takes; check the seeds and grids, or split it into "
+            "several runs"
+        )
+    return count
+
+
 def expand_cells(cfg: RunConfig) -> list[Cell]:
     """All cells of a run, dataset-major (so one dataset is in memory at a time).
 
@@ -135,6 +178,7 @@ def expand_cells(cfg: RunConfig) -> list[Cell]:
     ConfigError
         If two method entries produce the same cell.
     """
+    check_cell_count(cfg)
     cells: list[Cell] = []
     seen: set[tuple] = set()
     for dataset in cfg.dataset_names:
@@ -223,6 +267,8 @@ class CellPlan:
         The step budget (``MethodSpec.max_steps``; also in ``method_kwargs``).
     marks : list of int
         Steps at which the cell is evaluated during training (empty: only at the end).
+    protocol : str
+        ``RunConfig.protocol``: which noisy images ``fit`` gets (:mod:`.protocols`).
     profile : str
         The run's profile (the factory's ``profile``).
     method_minutes : float or None
@@ -241,6 +287,7 @@ class CellPlan:
     max_minutes: float | None
     max_steps: int | None = None
     marks: list[int] = field(default_factory=list)
+    protocol: str = "paper"
     profile: str = "quick"
     method_minutes: float | None = None
     save_denoised: bool = True
@@ -292,6 +339,16 @@ class CellPlan:
             progress=progress,
             work_dir=work_dir,
         )
+
+    @property
+    def label(self) -> str:
+        """The cell's label in records and reports: held-out cells carry ``@held-out``."""
+        return protocol_label(self.cell.label, self.protocol)
+
+
+def protocol_label(label: str, protocol: str) -> str:
+    """``label``, with ``@<protocol>`` for a protocol other than the paper's."""
+    return label if protocol in ("", "paper") else f"{label}@{protocol}"
 
 
 def curve_marks(max_steps: int | None, n_marks: int, explicit: list[int] | None) -> list[int]:
@@ -390,8 +447,12 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
             identity["timeout_minutes"] = budget
         if marks:
             identity["marks"] = marks
+        protocol = getattr(cfg, "protocol", "paper")
+        if protocol != "paper":  # only then, so that earlier cell ids stay
+            identity["protocol"] = protocol
         digest = hashlib.sha1(canonical_params(identity).encode()).hexdigest()[:8]
-        cell_id = f"{safe_name(cell.label)}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
+        name = safe_name(protocol_label(cell.label, protocol))
+        cell_id = f"{name}__{safe_name(cell.dataset)}__s{cell.seed}__{digest}"
         plans.append(
             CellPlan(
                 cell=cell,
@@ -403,6 +464,7 @@ def plan_cells(cfg: RunConfig) -> list[CellPlan]:
                 max_minutes=budget,
                 max_steps=spec.max_steps,
                 marks=marks,
+                protocol=protocol,
                 profile=cfg.profile,
                 # with a step budget the wall-clock limit is the run's safety timeout (the
                 # method's own default budget would otherwise cut training short)

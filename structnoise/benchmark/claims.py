@@ -73,7 +73,11 @@ def ranking_chain(summary: pd.DataFrame, metric: Metric | None = None) -> tuple[
     return " ".join(parts), True
 
 
-def claims_markdown(summaries: dict[str, pd.DataFrame], datasets: list[str]) -> str:
+def claims_markdown(
+    summaries: dict[str, pd.DataFrame],
+    datasets: list[str],
+    left_out: set[tuple[str, str]] | frozenset = frozenset(),
+) -> str:
     """The ranking each dataset supports, per metric, as Markdown.
 
     Parameters
@@ -83,6 +87,9 @@ def claims_markdown(summaries: dict[str, pd.DataFrame], datasets: list[str]) -> 
         Table 1 columns).
     datasets : list of str
         Dataset order.
+    left_out : set of (dataset, label)
+        Cells already removed from ``summaries`` because they were not trained to
+        plateau (:mod:`.plateau`): named under the rankings.
 
     Returns
     -------
@@ -110,6 +117,10 @@ def claims_markdown(summaries: dict[str, pd.DataFrame], datasets: list[str]) -> 
                 )
     if not lines:
         return ""
+    for d in datasets:
+        names = sorted(label for ds, label in left_out if ds == d)
+        if names:
+            lines.append(f"- {d}: left out, not trained to plateau: {', '.join(names)}")
     head = (
         "Rankings the seeds support: `>` where the difference of the means exceeds the sum "
         "of the two methods' standard deviations over seeds, `≈` where it does not (not "

@@ -93,6 +93,15 @@ def run_command(
         list[str] | None,
         typer.Option("--seeds", "-s", help="Repetition seeds, e.g. '0,1,2'."),
     ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="paper (unsupervised methods fitted on all noisy images, test ones "
+            "included) | held-out (fitted on the training split only). Default: the "
+            "config's, else paper.",
+        ),
+    ] = None,
     executor: Annotated[
         Executor | None,
         typer.Option(
@@ -166,6 +175,7 @@ def run_command(
         "methods": _split(methods),
         "datasets": _split(datasets),
         "seeds": _seeds(seeds),
+        "protocol": protocol,
         "executor": None if executor is None else Executor(executor),
         "out": str(out) if out is not None else None,
         "report": False if no_report else None,
@@ -237,18 +247,57 @@ def report_command(
 
     With --with, the reports show the cells of RUN_DIR and of the other run folders.
     """
+    from structnoise._cli_util import describe_unhandled
     from structnoise.benchmark.report import report
 
+    for folder in (run_dir, *(with_runs or ())):
+        if not folder.exists():
+            typer.echo(
+                f"error: {folder} does not exist; give a folder written by `structnoise run`",
+                err=True,
+            )
+            raise typer.Exit(2)
+        if not folder.is_dir():
+            typer.echo(
+                f"error: {folder} is a file; give a folder written by `structnoise run`", err=True
+            )
+            raise typer.Exit(2)
+    if not _writable(run_dir):
+        typer.echo(
+            f"error: {run_dir} is not writable (report writes its tables and figures into the "
+            "run folder); copy the folder somewhere you can write and run report there",
+            err=True,
+        )
+        raise typer.Exit(1)
     try:
         out = report(run_dir, echo=lambda m: typer.echo(m, err=True), with_runs=with_runs or ())
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # a read-only or full disk found while writing
+        typer.echo(f"error: {describe_unhandled(exc)}", err=True)
+        raise typer.Exit(1) from None
     written = [p for v in out.values() if isinstance(v, list) for p in v if isinstance(p, Path)]
     typer.echo(f"wrote {len(written)} files into {run_dir} (open {Path(run_dir) / 'report.html'})")
     from structnoise.benchmark.runfolder import TABLE1_MD
 
     typer.echo((Path(run_dir) / TABLE1_MD).read_text())
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (tried, since root ignores permissions)."""
+    import os
+    import tempfile
+
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(prefix=".structnoise-write-test-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def list_methods_command(

@@ -227,7 +227,7 @@ def check_comparable(first: RunSource, other: RunSource) -> None:
 
 def _identity(rec: dict) -> tuple:
     params = json.dumps(rec.get("params") or {}, sort_keys=True)
-    return (rec["method"], params, rec["dataset"], int(rec["seed"]))
+    return (rec["method"], params, rec["dataset"], int(rec["seed"]), rec.get("protocol") or "paper")
 
 
 def _concat(tables: list[pd.DataFrame]) -> pd.DataFrame:

@@ -58,6 +58,21 @@ def shipped_configs() -> dict[str, Path]:
     }
 
 
+def _with_budgets(data: dict, overrides: dict) -> list:
+    """``--methods`` entries with the configuration's budgets (:mod:`.budgets`).
+
+    Entries that do not validate are returned as given: the run configuration's
+    validation reports them.
+    """
+    from structnoise.benchmark.budgets import inherit_budgets
+
+    profile = overrides.get("profile") or data.get("profile") or "quick"
+    try:
+        return inherit_budgets(data["methods"], list(overrides["methods"]), str(profile))
+    except (ValueError, ConfigError):
+        return overrides["methods"]
+
+
 def load_config(source: str | Path | dict, **overrides: Any) -> RunConfig:
     """Read a run configuration from a YAML file, a shipped name, YAML text or a dict.
 
@@ -68,6 +83,8 @@ def load_config(source: str | Path | dict, **overrides: Any) -> RunConfig:
         ``table1``, ``fig4-rf``, ``fig5-noise``, ``smoke``), YAML text, or a mapping.
     **overrides
         Keys to replace after reading (``None`` values are ignored), as the CLI does.
+        ``methods`` replacing the configuration's keep each method's budget there
+        (:func:`structnoise.benchmark.budgets.inherit_budgets`).
 
     Returns
     -------
@@ -100,6 +117,8 @@ def load_config(source: str | Path | dict, **overrides: Any) -> RunConfig:
             raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of configuration keys")
+    if overrides.get("methods") is not None and isinstance(data.get("methods"), list):
+        overrides = dict(overrides, methods=_with_budgets(data, overrides))
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         cfg = RunConfig.model_validate(data)

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- fit contract
-def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
+def fit_inputs(info, dataset, protocol: str = "paper") -> tuple[tuple, dict, str]:
     """What a cell passes to ``fit``, and a description of the call for the record.
 
     * ``clean_use == "none"`` (unsupervised): ``fit(all noisy images)``, the training and
@@ -78,12 +78,17 @@ def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
       methods do while the clean test images stay unseen; else
       ``fit(train_noisy, train_clean)``.
 
+    Under the ``held-out`` protocol (:mod:`.protocols`) no test image reaches ``fit``:
+    unsupervised methods get ``fit(train_noisy)`` and ``extra_noisy`` is not passed.
+
     Parameters
     ----------
     info : MethodInfo
         The method's declaration (``clean_use``, ``extra_noisy``).
     dataset : NoisyDataset
         The cell's dataset.
+    protocol : {"paper", "held-out"}
+        ``RunConfig.protocol``.
 
     Returns
     -------
@@ -100,10 +105,13 @@ def fit_inputs(info, dataset) -> tuple[tuple, dict, str]:
         raise ValueError(
             f"MethodInfo.clean_use {use!r} is not one of 'none', 'target', 'calibration'"
         )
+    held_out = protocol == "held-out"
     if use == "none" or dataset.train_clean is None:
+        if held_out:
+            return (dataset.train_noisy,), {}, "fit(train_noisy)"
         return (dataset.all_noisy,), {}, "fit(train_noisy + test_noisy)"
     pairs = (dataset.train_noisy, dataset.train_clean)
-    if use == "calibration" and info.extra_noisy:
+    if use == "calibration" and info.extra_noisy and not held_out:
         return (
             pairs,
             {"extra_noisy": dataset.test_noisy},
@@ -257,7 +265,9 @@ def execute_cell(
                 t0 = time.perf_counter()
                 if hasattr(method, "get_params"):  # every parameter, defaults included
                     rec["method_params"] = method.get_params()
-                fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(info, dataset)
+                fit_args, fit_kwargs, rec["fit_call"] = fit_inputs(
+                    info, dataset, getattr(plan, "protocol", "paper")
+                )
                 clock = TrainClock()
                 if plan.marks:
                     hook = mark_hook(plan, dataset, rec, clock)
@@ -337,6 +347,7 @@ def _shared_fit_key(plan: CellPlan, method_kwargs: dict) -> tuple | None:
         cell.cell_seed,
         plan.profile,
         plan.max_minutes,
+        getattr(plan, "protocol", "paper"),
     )
 
 

@@ -79,7 +79,9 @@ def _decimals(metric: str) -> int:
     return get_metric(metric).decimals
 
 
-def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
+def _summary(
+    table: pd.DataFrame, metrics: list[str], merged: bool, untrained: set = frozenset()
+) -> str:
     t = final_rows(table)
     rows = []
     for dataset, by_dataset in t.groupby("dataset", sort=False):
@@ -94,7 +96,8 @@ def _summary(table: pd.DataFrame, metrics: list[str], merged: bool) -> str:
                 best = means.idxmax() if first.higher_is_better else means.idxmin()
         for label, group in by_dataset.groupby("label", sort=False):
             ok = group[(group["status"] == Status.OK) & group["value"].notna()]
-            cells = [_text(dataset), _text(label)]
+            mark = " †" if (dataset, label) in untrained else ""
+            cells = [_text(dataset), _text(f"{label}{mark}")]
             if merged:
                 cells.append(_text(", ".join(dict.fromkeys(group["run"].astype(str)))))
             for metric in metrics:
@@ -300,6 +303,8 @@ def write_html(
     *,
     compared: list[dict] | None = None,
     dropped: list[str] | None = None,
+    sections: list[str] | None = None,
+    untrained: set[tuple[str, str]] | None = None,
 ) -> Path:
     """Write ``report.html`` into the run folder.
 
@@ -318,6 +323,11 @@ def write_html(
         :func:`structnoise.benchmark.compare.describe_runs` of a comparison.
     dropped : list of str, optional
         Cells left out of a comparison.
+    sections : list of str, optional
+        HTML sections placed after the results summary (plateau verdicts, paired
+        comparison, Fig. 5 numbers, protocol: :mod:`.evidence`).
+    untrained : set of (dataset, label), optional
+        Cells not trained to plateau: marked † in the results summary.
 
     Returns
     -------
@@ -332,8 +342,11 @@ def write_html(
         "<p>Mean and sample sd over the seeds whose cell succeeded (final evaluation of "
         f"each cell); best mean {_e(_title(metrics[0])) if metrics else ''} per dataset in "
         "bold. Click a column header to sort.</p>",
-        _summary(table, metrics, merged),
+        _summary(table, metrics, merged, untrained or set()),
     ]
+    if untrained:
+        body.append("<p>† not trained to plateau (see below): left out of the rankings.</p>")
+    body += list(sections or [])
     figures = _figures(out)
     if figures:
         body += ['<h2 id="sec-figures">Figures</h2>', *figures]

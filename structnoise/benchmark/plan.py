@@ -287,6 +287,14 @@ def format_value(value: Any) -> str:
     return str(value).replace(" ", "_")
 
 
+def _estimate_line(plans: list) -> str:
+    """The run's duration estimated from the calibrated steps per minute (:mod:`.eta`)."""
+    from structnoise.benchmark.eta import CellTimeEstimator
+
+    seconds = sum(CellTimeEstimator().planned_seconds(p) for p in plans)
+    return f"estimated {seconds / 60:.0f} min on an idle machine at the calibrated rates"
+
+
 def format_plan(cfg: RunConfig, cells: list[CellDescription]) -> list[str]:
     """The lines ``structnoise run --plan`` prints.
 
@@ -313,7 +321,7 @@ def format_plan(cfg: RunConfig, cells: list[CellDescription]) -> list[str]:
     for i, d in enumerate(cells, 1):
         c = d.plan.cell
         lines.append(
-            f"[{i}/{len(cells)}] {c.label} on {c.dataset}, seed {c.seed} "
+            f"[{i}/{len(cells)}] {d.plan.label} on {c.dataset}, seed {c.seed} "
             f"(cell seed {c.cell_seed}, id {d.plan.cell_id})"
         )
         # a denoise option (e.g. the run's n_samples) replaces the method's parameter
@@ -331,10 +339,12 @@ def format_plan(cfg: RunConfig, cells: list[CellDescription]) -> list[str]:
                 total_px += d.cost.pixels
             elif d.cost.minutes is None:
                 unbounded += 1
-            if d.cost.minutes is not None:
-                minutes += d.cost.minutes
+            if d.cost.minutes is not None and not d.cost.step_budget:
+                minutes += d.cost.minutes  # a safety limit beside a step budget is no budget
     total = f"total: {total_px:.3g} px of training forward passes where steps are set"
-    total += f"; {minutes:g} min of time budgets"
+    if minutes:
+        total += f"; {minutes:g} min of wall-clock budgets"
+    total += "; " + _estimate_line([d.plan for d in cells])
     if unbounded:
         total += f"; {unbounded} learnt cells without a step limit or budget"
     lines.append(total)

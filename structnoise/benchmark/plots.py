@@ -247,7 +247,7 @@ def plot_noise_reconstruction(sample_file: Path, path_stem: Path, title: str = "
         return f"Fig. 5 skipped for {sample_file.name}: the sampled image is not finite"
     real_res, samp_res = _residual(noisy, clean), _residual(sampled, clean)
     acf_real, acf_samp = _autocorr(real_res), _autocorr(samp_res)
-    fig, axes = plt.subplots(1, 5, figsize=(19, 3.8))
+    fig, axes = plt.subplots(1, 6, figsize=(24, 3.8))
     lo, hi = np.percentile(noisy, [1, 99])
     axes[0].imshow(noisy, cmap="gray", vmin=lo, vmax=hi)
     axes[0].set_title("real noisy image", fontsize=9)
@@ -277,10 +277,42 @@ def plot_noise_reconstruction(sample_file: Path, path_stem: Path, title: str = "
             transform=ax.transAxes,
         )
         ax.set_axis_off()
+    axis = str(data["axis"]) if "axis" in data.files else "none"
+    _stats_panel(axes[5], noisy, sampled, clean, axis)
     corr = float(np.corrcoef(acf_real.ravel(), acf_samp.ravel())[0, 1])
     fig.suptitle(f"{title}  (correlation of the two autocorrelation maps: {corr:.2f})")
     fig.tight_layout()
     return save_figure(fig, path_stem)
+
+
+def _stats_panel(ax, noisy, sampled, clean, axis: str) -> None:
+    """Fig. 5's numbers (:mod:`.fig5_stats`) as a table: real against sampled noise."""
+    ax.set_axis_off()
+    if clean is None:
+        ax.text(0.5, 0.5, "no clean image:\nno noise statistics", ha="center", va="center")
+        return
+    from structnoise.benchmark.fig5_stats import noise_statistics, sample_failures
+
+    real = noise_statistics(noisy - clean, clean, axis)
+    fake = noise_statistics(sampled - clean, clean, axis, real=noisy - clean)
+    names = ["var low", "var mid", "var high", "high/low", "lag-1 along", "lag-2 along"]
+    names += ["lag-1 across", "lag-2 across"]
+
+    def col(s):
+        return [*(f"{v:.3g}" for v in s.variance), f"{s.slope:.2f}"] + [
+            f"{v:.2f}" for v in (s.along1, s.along2, s.across1, s.across2)
+        ]
+
+    cells = [[a, b] for a, b in zip(col(real), col(fake), strict=True)]
+    table = ax.table(cellText=cells, rowLabels=names, colLabels=["real", "sampled"], loc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    failures = sample_failures(real, fake)
+    ax.set_title(
+        f"noise statistics (axis {axis}): "
+        + ("within tolerances" if not failures else f"{len(failures)} tolerance(s) missed"),
+        fontsize=9,
+    )
 
 
 # --------------------------------------------------------------------------- Fig. 3

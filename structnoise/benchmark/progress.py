@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 class RunProgress:
     """Run-level progress: cells done / total, the cell in flight and an ETA.
 
-    The ETA scales the training budgets of the remaining cells by how long the finished
-    cells took compared with their budgets (a classical method counts as 5 s).
+    The ETA is each remaining cell's estimate from its method's calibrated steps per
+    minute, scaled by how long the finished cells took against their estimates
+    (:mod:`.eta`).
     """
 
     def __init__(self, plans: list[CellPlan], done: set[str], enabled: bool) -> None:
@@ -22,11 +23,12 @@ class RunProgress:
         self.enabled = enabled
         # a bar only on a terminal; in a log file, plain lines
         self.use_bar = enabled and sys.stderr.isatty()
+        from structnoise.benchmark.eta import CellTimeEstimator
+
         self.total = len(plans)
-        self.estimates = {p.cell_id: self._estimate(p) for p in plans}
+        self.estimator = CellTimeEstimator()
+        self.estimates = {p.cell_id: self.estimator.planned_seconds(p) for p in plans}
         self.remaining = {p.cell_id for p in plans if p.cell_id not in done}
-        self.spent = 0.0
-        self.estimated_done = 0.0
         self.bar = tqdm(
             total=len(plans),
             initial=len(plans) - len(self.remaining),
@@ -37,20 +39,9 @@ class RunProgress:
             bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}{postfix}]",
         )
 
-    @staticmethod
-    def _estimate(plan: CellPlan) -> float:
-        if getattr(plan, "max_steps", None) is not None:
-            return 1.0 * plan.max_steps + 10.0  # a guess (1 s a step): the ratio corrects it
-        if plan.max_minutes is None:
-            return 5.0 if not plan.info.learns else 3600.0
-        return 60.0 * plan.max_minutes + 10.0
-
     def eta_seconds(self) -> float:
         """Estimated seconds left."""
-        left = sum(self.estimates[c] for c in self.remaining)
-        # measured / planned time so far, pulled towards 1 while little has run
-        ratio = (self.spent + 60.0) / (self.estimated_done + 60.0)
-        return left * ratio
+        return self.estimator.eta_seconds(sum(self.estimates[c] for c in self.remaining))
 
     def start(self, index: int, plan: CellPlan) -> None:
         """Announce the cell in flight."""
@@ -58,16 +49,15 @@ class RunProgress:
         if getattr(plan, "max_steps", None) is not None:
             budget = f", training budget {plan.max_steps} steps"
         self.write(
-            f"[{index}/{self.total}] {plan.cell.label} on {plan.cell.dataset}, "
+            f"[{index}/{self.total}] {plan.label} on {plan.cell.dataset}, "
             f"seed {plan.cell.seed}{budget} (run eta {self._eta()})"
         )
-        self.bar.set_postfix_str(f"now {plan.cell.label}/{plan.cell.dataset}, eta {self._eta()}")
+        self.bar.set_postfix_str(f"now {plan.label}/{plan.cell.dataset}, eta {self._eta()}")
 
     def finish(self, plan: CellPlan, rec: dict, seconds: float) -> None:
         """Count a finished cell."""
         self.remaining.discard(plan.cell_id)
-        self.spent += seconds
-        self.estimated_done += self.estimates[plan.cell_id]
+        self.estimator.finished(self.estimates[plan.cell_id], seconds)
         value = rec.get("metrics", {}).get("psnr")
         what = f"PSNR {value:.2f} dB" if value is not None else (rec.get("reason") or "")
         done = self.total - len(self.remaining)

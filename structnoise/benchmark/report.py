@@ -36,6 +36,7 @@ import pandas as pd
 from structnoise.benchmark.choices import Status
 from structnoise.benchmark.compare import describe_runs, merge_runs, write_merged_table
 from structnoise.benchmark.curves import plot_curves
+from structnoise.benchmark.evidence import Evidence, gather
 from structnoise.benchmark.html import write_html
 from structnoise.benchmark.plots import (
     plot_grid,
@@ -54,6 +55,7 @@ from structnoise.benchmark.runfolder import (
     read_json,
     read_records,
     safe_name,
+    unreadable_records,
     write_json,
     write_text,
 )
@@ -174,6 +176,12 @@ def report(
         out["skipped"].append(fig4)
 
     all_records = merged.records if merged else read_records(run_dir)
+    for bad in unreadable_records(run_dir):
+        out["skipped"].append(
+            f"{bad.relative_to(run_dir)} cannot be read (damaged or edited), its cell is "
+            "left out of the figures: delete it and run `structnoise run` on this folder "
+            "again to re-run that cell"
+        )
     records = [all_records[c] for c in dict.fromkeys(table["cell_id"]) if c in all_records]
 
     # ---- Fig. 5
@@ -226,10 +234,14 @@ def report(
                     )
                 )
         if not example.exists() or not panels:
-            out["skipped"].append(
-                f"Fig. 3 grid skipped for {dataset}: no example image or no denoised images "
-                "(save_denoised) in the run"
+            why = (
+                f"no example image (examples/{example.name} is missing)"
+                if not example.exists()
+                else "no denoised images of its cells (save_denoised) in the run"
             )
+            out["skipped"].append(f"Fig. 3 grid skipped for {dataset}: {why}")
+            for old in run_dir.glob(f"fig3_{safe_name(dataset)}.*"):  # not this run's any more
+                old.unlink(missing_ok=True)
             continue
         result = plot_grid(
             example,
@@ -242,8 +254,13 @@ def report(
         else:
             out["fig3"].extend(result)
 
+    # ---- plateau verdicts, paired comparison, Fig. 5 numbers, protocol (:mod:`.evidence`)
+    evidence = gather(table, records, run_dir, plateau=t1.plateau)
+
     # ---- report.md
-    out["report"] = [write_text(run_dir / "report.md", _report_md(run_dir, table, md, out))]
+    out["report"] = [
+        write_text(run_dir / "report.md", _report_md(run_dir, table, md, out, evidence))
+    ]
     out["html"] = [
         write_html(
             run_dir,
@@ -252,6 +269,8 @@ def report(
             out,
             compared=out.get("compared"),
             dropped=out.get("dropped"),
+            sections=evidence.html_sections(),
+            untrained={(v.dataset, v.label) for v in t1.plateau if not v.trained},
         )
     ]
     write_json(
@@ -275,7 +294,13 @@ def _roots(run_dir: Path, records: list[dict]) -> list[Path]:
     return list(dict.fromkeys([Path(run_dir), *(_root(r, run_dir) for r in records)]))
 
 
-def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) -> str:
+def _report_md(
+    run_dir: Path,
+    table: pd.DataFrame,
+    table1_md: str,
+    out: dict,
+    evidence: Evidence | None = None,
+) -> str:
     meta = read_json(run_dir / RUN_MARKER)
     prov = read_json(run_dir / PROVENANCE_FILE)
     git = prov.get("git", {})
@@ -312,6 +337,10 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
         table1_md,
         "",
     ]
+    sections = evidence.markdown_sections() if evidence else {}
+    fig5_numbers = sections.pop("Fig. 5 as numbers: sampled against real noise", "")
+    for title, text in sections.items():
+        lines += [f"## {title}", "", text]
     for key, title in (
         ("curves", "Quality against training time"),
         ("fig4", "Fig. 4: receptive field"),
@@ -323,6 +352,8 @@ def _report_md(run_dir: Path, table: pd.DataFrame, table1_md: str, out: dict) ->
             lines += [f"## {title}", ""]
             lines += [f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png"]
             lines.append("")
+        if key == "fig5" and fig5_numbers:
+            lines += ["## Fig. 5 as numbers: sampled against real noise", "", fig5_numbers]
     if out["skipped"]:
         lines += ["## Not drawn", ""] + [f"- {m}" for m in out["skipped"]] + [""]
     final = final_rows(table)

@@ -35,6 +35,8 @@ train_cpu_s, train_wall_s process CPU and wall seconds of training up to this
 max_steps                 the step budget (empty: a wall-clock budget or none)
 threads                   torch's intra-op threads during the cell
 short                     True when the cell stopped before its step budget
+protocol                  ``paper`` / ``held-out``: which noisy images ``fit`` got
+                          (:mod:`.protocols`)
 ========================  =====================================================
 
 The columns are a public contract: a column is never renamed or removed, new ones are
@@ -93,6 +95,7 @@ COLUMNS = [
     "max_steps",
     "threads",
     "short",
+    "protocol",
 ]
 
 
@@ -104,8 +107,9 @@ def _num(value: Any) -> float:
 _RECORD_KEYS = ("cell_id", "method", "params", "label", "dataset", "seed", "cell_seed", "status")
 
 
-def _identity(method: str, params: Any, dataset: str, seed: Any) -> tuple:
-    return (method, json.dumps(params or {}, sort_keys=True), dataset, int(seed))
+def _identity(method: str, params: Any, dataset: str, seed: Any, protocol: Any = None) -> tuple:
+    params = json.dumps(params or {}, sort_keys=True)
+    return (method, params, dataset, int(seed), str(protocol or "paper"))
 
 
 def table_records(records: dict[str, dict], plans) -> list[dict]:
@@ -139,7 +143,10 @@ def table_records(records: dict[str, dict], plans) -> list[dict]:
     }
     planned_ids = {p.cell_id for p in plans}
     planned_keys = {
-        _identity(p.cell.method, p.cell.params, p.cell.dataset, p.cell.seed) for p in plans
+        _identity(
+            p.cell.method, p.cell.params, p.cell.dataset, p.cell.seed, getattr(p, "protocol", None)
+        )
+        for p in plans
     }
     listed = [records[p.cell_id] for p in plans if p.cell_id in records]
     latest: dict[tuple, dict] = {}
@@ -148,7 +155,9 @@ def table_records(records: dict[str, dict], plans) -> list[dict]:
         key=lambda r: (str(r.get("finished") or ""), str(r.get("cell_id"))),
     )
     for rec in others:
-        key = _identity(rec["method"], rec.get("params"), rec["dataset"], rec["seed"])
+        key = _identity(
+            rec["method"], rec.get("params"), rec["dataset"], rec["seed"], rec.get("protocol")
+        )
         if key not in planned_keys:
             latest[key] = rec  # the last one finished wins
     listed += sorted(
@@ -254,6 +263,7 @@ def _common_fields(rec: dict, run_id: str) -> dict[str, Any]:
         "max_steps": rec.get("max_steps"),
         "threads": rec.get("threads"),
         "short": rec.get("short"),
+        "protocol": rec.get("protocol") or "paper",
     }
 
 

@@ -160,8 +160,33 @@ def read_records(run_dir: Path) -> dict[str, dict]:
             rec = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        records[rec.get("cell_id", path.stem)] = rec
+        if isinstance(rec, dict):
+            records[rec.get("cell_id", path.stem)] = rec
     return records
+
+
+def unreadable_records(run_dir: Path) -> list[Path]:
+    """The cell records of a run folder that :func:`read_records` could not read.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files under ``cells/`` that are not a JSON object (damaged, truncated or edited).
+    """
+    bad = []
+    for path in sorted((Path(run_dir) / CELLS_DIR).glob("*.json")):
+        try:
+            ok = isinstance(json.loads(path.read_text()), dict)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            bad.append(path)
+    return bad
 
 
 def read_record(run_dir: Path, cell_id: str) -> dict | None:

@@ -169,6 +169,13 @@ class RunConfig(BaseModel):
         that declares ``MethodInfo.snapshots`` is also evaluated on the test images at
         ``max_steps / 2**k`` steps for ``k = curve_marks, ..., 1`` during the same
         training (0: only at the end). A method's own ``marks`` win.
+    protocol : {"paper", "held-out"}
+        Which noisy images a method is fitted on (:mod:`.protocols`): ``paper`` fits
+        unsupervised methods on all noisy images, the test images included (the paper's
+        protocol); ``held-out`` fits every method on the training split only and scores
+        it on test tiles it has never seen. Recorded per cell; held-out cells are labelled
+        ``<method>@held-out`` so both protocols can stand in one report
+        (``structnoise report A --with B``).
     timeout_minutes : float
         Safety limit of the training time of a cell with a step budget (a wall-clock
         limit that only a machine far slower or busier than planned reaches; such a
@@ -197,6 +204,7 @@ class RunConfig(BaseModel):
     report: bool = True
     curve_marks: int = Field(default=0, ge=0, le=12)
     timeout_minutes: float = Field(default=120.0, gt=0)
+    protocol: Literal["paper", "held-out"] = "paper"
 
     @field_validator("schema_version")
     @classmethod

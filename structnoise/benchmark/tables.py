@@ -58,6 +58,9 @@ class Table1:
     claims : str
         Markdown: per dataset and metric, the methods ranked where the seed spread allows
         and "not distinguishable" where it does not (:mod:`.claims`).
+    plateau : list of Verdict
+        Whether each learnt method was trained to plateau (:mod:`.plateau`); the cells
+        that were not are marked † and left out of ``ranking`` and ``claims``.
     """
 
     summary: pd.DataFrame
@@ -68,6 +71,7 @@ class Table1:
     ranking: str
     summaries: dict = field(default_factory=dict)
     claims: str = ""
+    plateau: list = field(default_factory=list)
 
 
 def _ordered_unique(values) -> list:
@@ -178,8 +182,11 @@ def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimal
     Table1
     """
     from structnoise.benchmark.claims import claims_markdown
+    from structnoise.benchmark.plateau import plateau_verdicts, untrained
 
     paper = paper_table1() if paper is None else paper
+    verdicts = plateau_verdicts(table)
+    left_out = untrained(verdicts)
     datasets = _ordered_unique(table["dataset"])
     labels = _ordered_unique(table["label"])
     seeds = sorted(set(table["seed"]))
@@ -196,6 +203,10 @@ def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimal
             )
         ]
         summary["diff"] = summary["mean"] - summary["paper"]
+        summary["untrained"] = [
+            (d, lab) in left_out
+            for d, lab in zip(summary["dataset"], summary["label"], strict=True)
+        ]
         dec = info.decimals + decimals - 2
         best = []
         for d in summary["dataset"]:
@@ -210,10 +221,21 @@ def build_table1(table: pd.DataFrame, paper: pd.DataFrame | None = None, decimal
         md.append(head + _markdown(summary, datasets, labels, dec, len(seeds), info, bool(lookup)))
         tex.append(_latex(summary, datasets, labels, dec, len(seeds), info, bool(lookup)))
     summary = summaries[metrics[0]] if metrics else summarise(table)
-    ranking = _ranking(summary, paper, datasets, metrics[0]) if metrics else ""
-    claims = claims_markdown(summaries, datasets)
+    trained = summary[~summary["untrained"]] if "untrained" in summary else summary
+    ranking = _ranking(trained, paper, datasets, metrics[0], left_out) if metrics else ""
+    claims = claims_markdown(
+        {m: s[~s["untrained"]] for m, s in summaries.items()}, datasets, left_out=left_out
+    )
     return Table1(
-        summary, datasets, labels, "\n".join(md), "\n".join(tex), ranking, summaries, claims
+        summary,
+        datasets,
+        labels,
+        "\n".join(md),
+        "\n".join(tex),
+        ranking,
+        summaries,
+        claims,
+        verdicts,
     )
 
 
@@ -242,6 +264,8 @@ class _MarkdownCell:
         text = _fmt_value(r, self.decimals)
         if r["best"]:
             text = f"**{text}**"
+        if r.get("untrained", False):
+            text += " †"
         if not math.isnan(r["paper"]):
             text += f" (paper {r['paper']:.2f}, Δ {r['diff']:+.2f})"
         return text
@@ -262,6 +286,8 @@ class _LatexCell:
             text += rf"$\pm${r['std']:.{self.decimals}f}"
         if r["best"]:
             text = rf"\textbf{{{text}}}"
+        if r.get("untrained", False):
+            text += r"$^\dagger$"
         if not math.isnan(r["paper"]):
             text += rf" {{\scriptsize ({r['paper']:.2f}, ${r['diff']:+.2f}$)}}"
         return text
@@ -298,6 +324,11 @@ def _markdown(summary, datasets, labels, decimals, n_seeds, metric, paper: bool)
             else "; the paper reports PSNR only."
         )
     )
+    if "untrained" in summary and summary["untrained"].any():
+        note += (
+            " † not trained to plateau (budget-limited, or no curve marks to tell): left "
+            "out of the rankings (see the plateau verdicts)."
+        )
     problems = summary[summary["status"].isin([Status.FAILED.value, Status.SKIPPED.value])]
     extra = [
         f"- {markdown_escape(r.label)} on {markdown_escape(r.dataset)}: {r.status} "
@@ -354,14 +385,29 @@ def _latex(summary, datasets, labels, decimals, n_seeds, metric, paper: bool) ->
         r"\end{tabular}",
         rf"\caption{{{_tex_escape(metric.title)}, mean$\pm$std over {n_seeds} seed(s); "
         f"best per row in bold{_direction(metric)}"
+        + (
+            r"; $^\dagger$ not trained to plateau"
+            if "untrained" in summary and summary["untrained"].any()
+            else ""
+        )
         + (r"; in brackets the paper's number and ours minus the paper's.}" if paper else r".}"),
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str], metric: str) -> str:
-    """Our ranking of the methods the paper also reports, against the paper's (one metric)."""
+def _ranking(
+    summary: pd.DataFrame,
+    paper: pd.DataFrame,
+    datasets: list[str],
+    metric: str,
+    left_out: set[tuple[str, str]] | frozenset = frozenset(),
+) -> str:
+    """Our ranking of the methods the paper also reports, against the paper's (one metric).
+
+    ``summary`` holds the cells trained to plateau only; ``left_out`` names the others
+    (:mod:`.plateau`), listed under each dataset's comparison.
+    """
     from scipy.stats import kendalltau
 
     from structnoise.benchmark.claims import ranking_chain
@@ -383,7 +429,14 @@ def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str], me
             continue
         ref = direct.set_index("method")[metric]
         common = [m for m in ref.index if m in ours.index]
+        dropped = sorted(m for m in ref.index if (d, m) in left_out)
+        note = f"\n  - left out, not trained to plateau: {', '.join(dropped)}" if dropped else ""
         if len(common) < 2:
+            if dropped:
+                out.append(
+                    f"- **{d}**: fewer than two of the paper's methods trained to plateau, "
+                    f"no ranking compared{note}"
+                )
             continue
         rows = default[(default["dataset"] == d) & default["method"].isin(common)]
         chain, claims = ranking_chain(rows.assign(label=rows["method"].map(markdown_escape)), info)
@@ -395,7 +448,7 @@ def _ranking(summary: pd.DataFrame, paper: pd.DataFrame, datasets: list[str], me
             f"- **{markdown_escape(d)}** vs the paper's *{pname}* ({kind}):\n"
             f"  - ours: {ours_line}\n"
             f"  - paper: {' > '.join(paper_order)}\n"
-            f"  - Kendall's tau of the means over {len(common)} methods: {tau:+.2f}"
+            f"  - Kendall's tau of the means over {len(common)} methods: {tau:+.2f}" + note
         )
     if not out:
         return ""

@@ -42,12 +42,37 @@ def import_plugins(plugins: list[str]) -> None:
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:  # noqa: BLE001 - the plugin's own code failed
+                del sys.modules[name]
+                raise ConfigError(_plugin_failed(plugin, exc)) from None
         else:
             try:
                 importlib.import_module(plugin)
             except ImportError as exc:
                 raise ConfigError(f"cannot import plugin module {plugin!r}: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - the plugin's own code failed
+                raise ConfigError(_plugin_failed(plugin, exc)) from None
+
+
+def _plugin_failed(plugin: str, exc: BaseException) -> str:
+    """One line: which plugin failed to import, where and why."""
+    if isinstance(exc, SyntaxError):
+        where = f"line {exc.lineno}: " if exc.lineno else ""
+        return f"plugin {plugin} has a syntax error ({where}{exc.msg}); fix the file"
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:  # the deepest frame inside the plugin file
+        if tb.tb_frame.f_code.co_filename.endswith(Path(plugin).name):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = f" at line {line}" if line else ""
+    detail = (str(exc).splitlines() or [""])[0][:200]
+    return (
+        f"plugin {plugin} failed while being imported{where} ({type(exc).__name__}: {detail}); "
+        "fix the plugin or remove it from the configuration's plugins"
+    )
 
 
 def registered_datasets() -> list[str]:

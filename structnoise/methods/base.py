@@ -40,9 +40,122 @@ from structnoise.methods.checks import (
 from structnoise.methods.contract import PROFILES, MethodInfo
 from structnoise.utils import atomic_path, json_default
 
-__all__ = ["FORMAT_VERSION", "BaseDenoiser"]
+__all__ = [
+    "FORMAT_VERSION",
+    "BaseDenoiser",
+    "ModelFolderError",
+    "check_common_params",
+    "read_method_json",
+]
 
 FORMAT_VERSION = 1
+
+
+class ModelFolderError(ValueError):
+    """A saved model's files are damaged, edited or written by a newer structnoise."""
+
+
+def read_method_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a saved model's ``method.json`` (types and ranges of every key).
+
+    The one place the file is read: :func:`structnoise.methods.load` and
+    :meth:`BaseDenoiser.load_state` both call it. The parameters (``params``) are checked
+    afterwards by the method's constructor, as at ``train``.
+
+    Parameters
+    ----------
+    path : path-like
+        The model folder.
+
+    Returns
+    -------
+    dict
+        The description, with ``params`` and ``extra`` dicts (empty when absent).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder has no ``method.json``.
+    ModelFolderError
+        Naming the file, the key and the value, when it is not what ``save`` writes.
+    """
+    file = Path(path) / "method.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{path} is not a saved structnoise model (no method.json)")
+    redo = "the file was edited or damaged: train the model again"
+    try:
+        meta = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{file}: corrupt model description ({exc}); {redo}") from None
+    if not isinstance(meta, dict):
+        raise ModelFolderError(
+            f"{file}: expected a JSON object with keys method, params, ..., got a "
+            f"{type(meta).__name__}; {redo}"
+        )
+    fmt = meta.get("format", FORMAT_VERSION)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise ModelFolderError(f"{file}: format must be a whole number >= 1, got {fmt!r}; {redo}")
+    if fmt > FORMAT_VERSION:
+        raise ModelFolderError(
+            f"{file}: the model was saved in format {fmt}, newer than this structnoise reads "
+            f"(format {FORMAT_VERSION}): upgrade structnoise to load it"
+        )
+    if not isinstance(meta.get("method"), str) or not meta["method"]:
+        raise ModelFolderError(
+            f"{file}: method must be a method name (a string), got {meta.get('method')!r}; {redo}"
+        )
+    for key in ("params", "extra"):
+        value = meta.get(key)
+        if value is None:
+            meta[key] = {}
+        elif not isinstance(value, dict):
+            raise ModelFolderError(
+                f"{file}: {key} must be a JSON object (name: value), got a "
+                f"{type(value).__name__}; {redo}"
+            )
+    if not isinstance(meta.get("fitted", True), bool):
+        raise ModelFolderError(f"{file}: fitted must be true or false, got {meta['fitted']!r}")
+    rng = meta.get("data_range")
+    if rng is not None:
+        ok = isinstance(rng, list) and len(rng) == 2
+        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+        ok = ok and all(np.isfinite(v) for v in rng) and rng[0] <= rng[1]
+        if not ok:
+            raise ModelFolderError(
+                f"{file}: data_range must be [min, max], two finite numbers with min <= max, "
+                f"got {rng!r}; {redo}"
+            )
+    return meta
+
+
+def check_common_params(
+    name: str, *, seed: Any, profile: Any, max_minutes: Any, progress: Any = False
+) -> None:
+    """Check the parameters every method takes (at ``train`` and when a model is loaded).
+
+    Parameters
+    ----------
+    name : str
+        The method, for the message.
+    seed, profile, max_minutes, progress
+        The values to check.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and its value.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    whole = isinstance(seed, int | np.integer) or (isinstance(seed, float) and seed.is_integer())
+    if isinstance(seed, bool) or not whole:
+        raise ValueError(f"{name}: seed must be a whole number, got {seed!r}")
+    if max_minutes is not None:
+        bad = isinstance(max_minutes, bool) or not isinstance(max_minutes, int | float)
+        if bad or not np.isfinite(max_minutes) or max_minutes <= 0:
+            raise ValueError(
+                f"{name}: max_minutes must be a positive number of minutes, got {max_minutes!r}"
+            )
 
 
 class BaseDenoiser:
@@ -91,8 +204,9 @@ class BaseDenoiser:
         work_dir: str | None = None,
         **params: Any,
     ) -> None:
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        check_common_params(
+            type(self).__name__, seed=seed, profile=profile, max_minutes=max_minutes
+        )
         if self.param_names is not None:
             unknown = sorted(set(params) - set(self.param_names))
             if unknown:
@@ -344,7 +458,7 @@ class BaseDenoiser:
         path : path-like
             The folder ``save`` wrote.
         """
-        meta = json.loads((Path(path) / "method.json").read_text())
+        meta = read_method_json(path)
         self._load_state(Path(path), meta.get("extra", {}))
         # a model saved as fitted whose weights file is missing comes back unfitted, so
         # that structnoise.methods.load reports it as incomplete

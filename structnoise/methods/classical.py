@@ -50,6 +50,11 @@ class Identity(BaseDenoiser):
 
 
 # ---------------------------------------------------------------------------- gaussian
+#: Largest ``sigma`` the Gaussian filter takes, in pixels (its kernel spans 8 sigma; a
+#: larger one only blurs every image to its mean, and 1e12 would need terabytes).
+MAX_SIGMA = 1000.0
+
+
 @register("gaussian")
 class GaussianFilter(BaseDenoiser):
     """Gaussian low-pass filter of each image.
@@ -78,11 +83,17 @@ class GaussianFilter(BaseDenoiser):
         sigma_x: float | None = None,
         **common: Any,
     ) -> None:
+        for name, value in (("sigma", sigma), ("sigma_y", sigma_y), ("sigma_x", sigma_x)):
+            if value is None and name != "sigma":
+                continue
+            number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if not number or not np.isfinite(value) or not 0 <= value <= MAX_SIGMA:
+                raise ValueError(
+                    f"gaussian: {name} must be a number of pixels in [0, {MAX_SIGMA:g}], "
+                    f"got {value!r}"
+                )
         sy = float(sigma if sigma_y is None else sigma_y)
         sx = float(sigma if sigma_x is None else sigma_x)
-        for name, value in (("sigma", sigma), ("sigma_y", sy), ("sigma_x", sx)):
-            if not np.isfinite(float(value)) or float(value) < 0:
-                raise ValueError(f"gaussian: {name} must be a finite number >= 0, got {value}")
         super().__init__(sigma=float(sigma), sigma_y=sigma_y, sigma_x=sigma_x, **common)
         self.sigmas = (sy, sx)
 

@@ -26,8 +26,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from structnoise._cli_util import fail
-from structnoise._validate import NoiseAxis
+from structnoise._cli_util import describe_unhandled, fail
+from structnoise._validate import NoiseAxis, as_stack
 from structnoise.methods.contract import Mode, Profile
 
 #: The AR receptive field each DVLAE profile uses when ``--rf`` is not given: the values of
@@ -237,8 +237,8 @@ def train_command(
             extra={**_parse_set(set_), **({"direct": True} if direct else {})},
             progress=progress,
         )
-        x = read_stack(noisy, axes)
-        c = read_stack(clean, axes) if clean is not None else None
+        x = as_stack(read_stack(noisy, axes), name=str(noisy))[0]
+        c = as_stack(read_stack(clean, axes), name=str(clean))[0] if clean is not None else None
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     if c is not None and (same_file(noisy, clean) or np.array_equal(x, c)):
@@ -273,8 +273,10 @@ def train_command(
     except Interrupted as exc:
         typer.echo(f"{exc} while saving; the model was saved to {out} first", err=True)
         raise typer.Exit(exc.exit_status) from None
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise fail(f"could not save the model: {exc}") from None
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"could not save the model: {describe_unhandled(exc)}") from None
     if kept:
         shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
         typer.echo(f"kept {len(kept)} file(s) in {out} that are not the model's: {shown}")
@@ -351,6 +353,7 @@ def denoise_command(
     try:
         arr, found = read_image(input_path, axes)
         stack, layout = to_stack(arr, found)
+        as_stack(stack, name=str(input_path))  # NaN, infinite or huge values, named by file
         x = stack[0] if layout.was_2d else stack
         with _warnings_to_stderr():
             result = np.asarray(_denoise(model, x, options, declared), dtype=np.float32)
@@ -360,8 +363,8 @@ def denoise_command(
         raise fail(str(exc)) from None
     try:
         write_image(output, result, found)
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"cannot write {output}: {describe_unhandled(exc)}") from None
     typer.echo(f"wrote {output} {tuple(result.shape)} float32 (axes {found})")
 
 

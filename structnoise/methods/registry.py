@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import importlib
-import json
 import os
 import pickle
 import warnings
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from structnoise.methods.base import ModelFolderError, read_method_json
 from structnoise.methods.contract import Denoiser, MethodInfo
 
 ENTRY_POINT_GROUP = "structnoise.methods"
@@ -289,14 +289,17 @@ def load(path: str | os.PathLike) -> Denoiser:
     """
     path = Path(path)
     meta_file = path / "method.json"
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"{path} is not a saved structnoise model (no method.json)")
+    meta = read_method_json(path)
+    name, params = meta["method"], meta["params"]
     try:
-        meta = json.loads(meta_file.read_text())
-        name, params = meta["method"], meta.get("params", {})
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{meta_file}: corrupt model description ({exc})") from exc
-    method = create(name, **params)
+        method = create(name, **params)
+    except KeyError as exc:
+        raise ModelFolderError(f"{meta_file}: {exc.args[0] if exc.args else exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelFolderError(
+            f"{meta_file}: params: {exc}; the file was edited or damaged: fix the value or "
+            "train the model again"
+        ) from None
     if not hasattr(method, "load_state"):
         raise TypeError(f"method {name!r} has no load_state(path); it cannot be restored")
     try:
@@ -306,12 +309,28 @@ def load(path: str | os.PathLike) -> Denoiser:
         raise FileNotFoundError(
             f"{path}: the saved {name} model is incomplete ({missing} is missing); train it again"
         ) from exc
-    except (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(
-            f"{path}: the saved {name} model cannot be read, its files are corrupt or "
-            f"truncated ({detail[:200]}); train it again"
-        ) from exc
+    except ModelFolderError:
+        raise
+    except pickle.UnpicklingError as exc:
+        code = _named_code(str(exc))
+        if code:
+            raise ModelFolderError(
+                f"{path}: refused to load the saved {name} model: its weights file names code "
+                f"({code}), not only tensors, and loading it could run that code; use a model "
+                "you trained yourself, or train it again"
+            ) from None
+        raise _corrupt(path, name, exc) from exc
+    except (
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as exc:
+        raise _corrupt(path, name, exc) from exc
     if meta.get("fitted", True) and getattr(method, "fitted", True) is False:
         present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
         raise FileNotFoundError(
@@ -319,3 +338,19 @@ def load(path: str | os.PathLike) -> Denoiser:
             f"the folder holds {present}); train it again"
         )
     return method
+
+
+def _named_code(message: str) -> str:
+    """The code a refused ``torch.load(weights_only=True)`` names (``''``: none named)."""
+    import re
+
+    found = re.findall(r"GLOBAL ([\w.]+)", message)
+    return ", ".join(dict.fromkeys(found))
+
+
+def _corrupt(path: Path, name: str, exc: BaseException) -> ModelFolderError:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ModelFolderError(
+        f"{path}: the saved {name} model cannot be read, its files are corrupt or "
+        f"truncated ({detail[:200]}); train it again"
+    )

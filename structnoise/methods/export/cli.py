@@ -11,12 +11,16 @@ What is written and which methods can be exported: :mod:`structnoise.methods.exp
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from structnoise._cli_util import fail
+from structnoise._cli_util import describe_unhandled, fail
+
+#: What ``bioimageio.spec`` accepts as a model's name (checked before any work).
+_NAME = re.compile(r"[A-Za-z0-9_+\- ()]{5,128}")
 
 
 def export_command(
@@ -37,6 +41,11 @@ def export_command(
 
     if not (model_dir / "method.json").is_file():
         raise fail(f"{model_dir} is not a saved structnoise model (no method.json)")
+    if name is not None and not _NAME.fullmatch(name):
+        raise fail(
+            f"--name {name!r}: a model name for the BioImage Model Zoo has 5 to 128 "
+            "characters, only letters, digits, spaces and _+-() (e.g. 'stripe denoiser 1')"
+        )
     try:
         check_output_file(out, [model_dir] + ([sample] if sample else []), overwrite=overwrite)
         from structnoise.io import read_stack
@@ -46,7 +55,9 @@ def export_command(
         export_model(model_dir, out, sample=image, name=name)
     except KeyError as exc:
         raise fail(str(exc.args[0] if exc.args else exc)) from None
-    except (OSError, ValueError, TypeError) as exc:
+    except OSError as exc:  # a full disk or a read-only folder among them
+        raise fail(describe_unhandled(exc)) from None
+    except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {out} (weights: torchscript, pytorch_state_dict)")
     if test:

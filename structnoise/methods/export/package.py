@@ -24,7 +24,6 @@ Validation and the model test run offline: the description is built with
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -117,6 +116,7 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     import torch
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
+    from structnoise.methods.base import read_method_json
     from structnoise.methods.export.files import (
         cover,
         description,
@@ -129,8 +129,8 @@ def export_model(model_dir, out, *, sample=None, name: str | None = None) -> Pat
     model_dir, out = Path(model_dir), Path(out)
     if out.suffix != ".zip":
         raise ExportError(f"the package must be a .zip file, got {out.name}")
-    meta = json.loads((model_dir / "method.json").read_text())
-    entry = get_entry(str(meta.get("method")))
+    meta = read_method_json(model_dir)
+    entry = get_entry(meta["method"])
     if isinstance(entry.method, type) and not hasattr(entry.method, "one_pass_network"):
         raise _refuse(entry.name, "it has no one-pass network")  # refused before loading
     model = load(model_dir)

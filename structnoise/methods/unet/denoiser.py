@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from structnoise.methods.base import BaseDenoiser
+from structnoise.methods.base import BaseDenoiser, ModelFolderError
 from structnoise.methods.contract import OnePass
 from structnoise.methods.summary import StopReason, TrainSummary
 from structnoise.methods.tiling import predict_tiled
@@ -325,26 +325,73 @@ class CareamicsDenoiser(BaseDenoiser):
         import torch
         from careamics.models.unet import UNet
 
-        self.norm = {k: float(v) for k, v in extra.get("norm", {}).items()}
+        self.norm = _read_norm(path, extra.get("norm", {}))
         saved = extra.get("train_summary") or {}
-        summary = TrainSummary.from_dict(saved)  # also reads the older layout
+        summary = TrainSummary.from_dict(saved) if isinstance(saved, dict) else None
         self.train_summary = saved if summary is None else summary.to_dict()
         if not (path / "model.pt").is_file():
             return
-        self.unet_params = json.loads((path / "unet.json").read_text())
-        net = UNet(**self.unet_params)
+        self.unet_params = _read_unet_json(path / "unet.json")
+        try:
+            net = UNet(**self.unet_params)
+        except (TypeError, ValueError) as exc:
+            raise ModelFolderError(
+                f"{path / 'unet.json'}: not the settings of careamics' UNet ({exc}); the file "
+                "was edited or damaged: train the model again"
+            ) from None
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         net.load_state_dict(state)
         net.eval()
         self.net = net
         cfg_file = path / "careamics_config.yml"
         if cfg_file.is_file():
-            import yaml
-
-            self.careamics_config = yaml.safe_load(cfg_file.read_text())
+            self.careamics_config = _read_careamics_yaml(cfg_file)
 
     def _extra_meta(self) -> dict:
         return {"norm": self.norm, "train_summary": self.train_summary}
 
     def _state_complete(self) -> bool:
         return self.net is not None
+
+
+_REDO = "the file was edited or damaged: train the model again"
+
+
+def _read_norm(path: Path, norm: Any) -> dict[str, float]:
+    """The saved normalisation (``method.json`` ``extra.norm``), checked."""
+    where = f"{path / 'method.json'}: extra.norm"
+    if not isinstance(norm, dict):
+        raise ModelFolderError(f"{where} must be a JSON object, got {norm!r}; {_REDO}")
+    out: dict[str, float] = {}
+    for key, value in norm.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise ModelFolderError(f"{where}.{key} must be a finite number, got {value!r}; {_REDO}")
+        if key.endswith("std") and value <= 0:
+            raise ModelFolderError(f"{where}.{key} must be > 0, got {value!r}; {_REDO}")
+        out[key] = float(value)
+    return out
+
+
+def _read_unet_json(file: Path) -> dict[str, Any]:
+    """The UNet's constructor arguments from ``unet.json``, checked for type."""
+    try:
+        params = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{file}: not valid JSON ({exc}); {_REDO}") from None
+    if not isinstance(params, dict):
+        raise ModelFolderError(f"{file}: expected a JSON object, got {params!r:.80}; {_REDO}")
+    return params
+
+
+def _read_careamics_yaml(file: Path) -> dict[str, Any]:
+    """The careamics configuration kept for the record, read as plain YAML (no tags)."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        detail = str(exc).splitlines()[0]
+        raise ModelFolderError(f"{file}: not plain YAML ({detail}); {_REDO}") from None
+    if not isinstance(cfg, dict):
+        raise ModelFolderError(f"{file}: expected a YAML mapping, got {cfg!r:.80}; {_REDO}")
+    return cfg

@@ -10,6 +10,7 @@ training settings of its SN2V/CARE baselines; ``paper`` uses the n2v reference s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -71,6 +72,9 @@ OVERRIDES = ("patch", "batch", "max_steps", "depth", "n_filters", "lr", "mask_pe
 
 _FLOAT_FIELDS = ("lr", "mask_percent")
 
+#: Upper limits of the overrides (beyond them a setting only allocates without end).
+_LIMITS = {"patch": 4096, "batch": 4096, "depth": 8, "n_filters": 1024, "mask_percent": 100}
+
 
 def check_overrides(params: dict[str, Any]) -> None:
     """Refuse override values careamics cannot train with.
@@ -88,8 +92,15 @@ def check_overrides(params: dict[str, Any]) -> None:
     """
     for key in OVERRIDES:
         value = params.get(key)
-        if value is not None and not float(value) > 0:
-            raise ValueError(f"{key} must be positive, got {value}")
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        whole = key in _FLOAT_FIELDS or (number and float(value).is_integer())
+        if not number or not whole or not math.isfinite(value) or not value > 0:
+            kind = "a positive number" if key in _FLOAT_FIELDS else "a positive whole number"
+            raise ValueError(f"{key} must be {kind}, got {value!r}")
+        if key in _LIMITS and value > _LIMITS[key]:
+            raise ValueError(f"{key} must be at most {_LIMITS[key]:g}, got {value!r}")
     patch = params.get("patch")
     if patch is not None and (int(patch) < 8 or int(patch) & (int(patch) - 1)):
         raise ValueError(f"patch must be a power of two >= 8 (careamics), got {patch}")

@@ -95,11 +95,26 @@ class Normalisation:
         -------
         Normalisation
         """
-        if "norm" in extra:
-            return cls(float(extra["norm"]["mean"]), float(extra["norm"]["std"]))
-        for mean, std in (("mean", "std"), ("data_mean", "data_std")):
-            if mean in extra:
-                return cls(float(extra[mean]), float(extra[std]))
+        pairs = [("norm", "mean", "std"), (None, "mean", "std"), (None, "data_mean", "data_std")]
+        for group, mean, std in pairs:
+            source = extra.get(group) if group else extra
+            if group and group not in extra:
+                continue
+            if not isinstance(source, dict) or mean not in source:
+                if group:
+                    raise ValueError(f"method.json: extra.norm must hold mean and std: {source!r}")
+                continue
+            values = []
+            for key in (mean, std):
+                value = source.get(key)
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"method.json: {key} must be a number, got {value!r}")
+                values.append(float(value))
+            if not (np.isfinite(values).all() and values[1] > 0):
+                raise ValueError(
+                    f"method.json: the normalisation needs a finite mean and std > 0: {values}"
+                )
+            return cls(*values)
         raise KeyError("norm: the saved model has no normalisation")
 
 

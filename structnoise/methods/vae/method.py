@@ -15,8 +15,9 @@ and ``denoise``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -99,6 +100,7 @@ class LadderMethod(BaseDenoiser):
                 f"unknown {self.label} parameter(s) {unknown}; known: "
                 f"{', '.join(('device', *self.option_names))}"
             )
+        check_profile_overrides(self.label, self.profiles, self.profile_params, params)
         super().__init__(**params, **common)
         self.device_request = device
         self.net: LadderSignalNet | None = None
@@ -409,3 +411,61 @@ class LadderMethod(BaseDenoiser):
 
     def _state_complete(self) -> bool:
         return self.net is not None
+
+
+#: Upper limits of profile overrides that size a training batch (beyond them a setting
+#: only allocates without end).
+OVERRIDE_LIMITS = {"crop": 4096, "batch": 4096}
+
+
+def check_profile_overrides(
+    label: str, profiles: dict[str, Any], names: tuple[str, ...], params: dict[str, Any]
+) -> None:
+    """Check the values of profile overrides against the profile's field types.
+
+    The same check at ``train`` and when a saved model is loaded (both create the method):
+    a whole-number field takes a whole number >= 0, a real-valued one a finite number >= 0,
+    a flag true or false (None always means "the profile's value").
+
+    Parameters
+    ----------
+    label : str
+        The method, for the message.
+    profiles : dict
+        The method's training profiles (dataclass instances).
+    names : tuple of str
+        The overridable fields.
+    params : dict
+        The parameters given.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and its value.
+    """
+    if not profiles:
+        return
+    kinds = {f.name: str(f.type) for f in fields(next(iter(profiles.values())))}
+    for key in names:
+        value = params.get(key)
+        kind = kinds.get(key, "").split("|")[0].strip()
+        if value is None or kind not in ("int", "float", "bool"):
+            continue
+        if kind == "bool":
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{label}: {key} must be true or false, got {value!r}")
+            continue
+        number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+        ok = number and np.isfinite(value) and value >= 0
+        if ok and kind == "int":
+            ok = float(value).is_integer()
+        if not ok:
+            what = "a whole number >= 0" if kind == "int" else "a finite number >= 0"
+            hint = ""
+            if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value):
+                hint = f" (text: YAML reads {value} as text; write {float(value)!r})"
+            raise ValueError(f"{label}: {key} must be {what}, got {value!r}{hint}")
+        if key in OVERRIDE_LIMITS and value > OVERRIDE_LIMITS[key]:
+            raise ValueError(
+                f"{label}: {key} must be at most {OVERRIDE_LIMITS[key]}, got {value!r}"
+            )

@@ -85,17 +85,26 @@ class AuthorsCheckpoint:
     placeholders: list[str] = field(default_factory=list)
 
 
+def _not_a_checkpoint(path: Path, exc: BaseException) -> AuthorsFormatError:
+    """The refusal of a file torch cannot read as a checkpoint (``exc``: why)."""
+    detail = (str(exc).splitlines() or [""])[0][:160] or type(exc).__name__
+    return AuthorsFormatError(
+        f"{path.name} is not a torch checkpoint ({type(exc).__name__}: {detail}); give the "
+        "authors' final_model.ckpt or a state dict saved with torch.save"
+    )
+
+
 def _load_weights_only(path: Path) -> tuple[Any, list[str]]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True), []
     except pickle.UnpicklingError:
         pass
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise AuthorsFormatError(f"{path.name} is not a torch checkpoint ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any file: torch's reader fails in many ways
+        raise _not_a_checkpoint(path, exc) from None
     try:
         names = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise AuthorsFormatError(f"{path.name} is not a torch checkpoint ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - as above
+        raise _not_a_checkpoint(path, exc) from None
     refused = [n for n in names if not _allowed_placeholder(n)]
     if refused:
         raise AuthorsFormatError(

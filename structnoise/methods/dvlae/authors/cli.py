@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from structnoise._cli_util import fail
+from structnoise._cli_util import describe_unhandled, fail
 from structnoise._validate import NoiseAxis
 
 
@@ -82,8 +82,10 @@ def import_authors_command(
         raise fail(str(exc)) from None
     try:
         save_model_dir(lambda folder: save_imported(model, folder), out)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise fail(f"could not save the model: {exc}") from None
+    except OSError as exc:  # a full disk or a read-only folder
+        raise fail(f"could not save the model: {describe_unhandled(exc)}") from None
     info = model.imported
     step = f", epoch {info['epoch']}, step {info['global_step']}" if "epoch" in info else ""
     typer.echo(
