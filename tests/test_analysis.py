@@ -106,3 +106,53 @@ def test_plot_noise_analysis(flat, rng, tmp_path):
     assert (tmp_path / "noise.svg").read_text().lstrip().startswith("<?xml")
     fig = plot_noise_analysis(noisy)  # blind: heat map only, nothing saved
     assert len([a for a in fig.axes if a.get_images()]) == 1
+
+
+def _volumes(rng, shape=(3, 16, 48, 48)):
+    """Clean volumes: smooth blobs on a dark background (signal in [0, 1])."""
+    x = gaussian_filter(rng.uniform(size=shape), sigma=(0, 2, 3, 3))
+    x = (x - x.min()) / (x.max() - x.min())
+    return np.where(x > 0.6, x, 0.1)
+
+
+@pytest.mark.parametrize("blind", [False, True])
+def test_propose_volume_axis(rng, blind):
+    from structnoise.datasets.axis_proposal import VolumeAxisProposal, propose_volume_axis
+    from structnoise.datasets.volume_noise import checkerboard_volume, readout_volume
+
+    clean = _volumes(rng)
+
+    def proposal(noisy):
+        return propose_volume_axis(noisy, None if blind else clean)
+
+    p = proposal(readout_volume(clean, 1))
+    assert isinstance(p, VolumeAxisProposal) and p.axis == "z"
+    assert p.strengths["z"] > 1.0 and max(p.strengths["y"], p.strengths["x"]) < 0.15
+    assert str(p).startswith("axis: z\n") and "z (between planes)" in str(p)
+    # 2-D stripes (no z blur) keep their axis in a volume, a column pattern too
+    stripes = structured_noise(
+        clean.reshape(-1, 48, 48), 2, correlated_std=0.05, correlation_length=1.5
+    ).reshape(clean.shape)
+    assert proposal(stripes).axis == "horizontal"
+    columns = checkerboard_volume(clean, 3, repeat_along_z=False)
+    assert proposal(columns).axis == "vertical"
+    # white noise: no axis
+    assert proposal(readout_volume(clean, 4, pattern_std=0.0)).axis is None
+
+
+def test_propose_volume_axis_errors_and_2d_unchanged(rng):
+    from structnoise.datasets.axis_proposal import propose_volume_axis
+    from structnoise.datasets.noise_stats import volume_axis_correlations
+
+    with pytest.raises(ValueError, match="expected a volume"):
+        propose_volume_axis(np.zeros((32, 32)))
+    with pytest.raises(ValueError, match="axis z must be longer than max_lag 5"):
+        propose_volume_axis(rng.normal(size=(4, 32, 32)), max_lag=5)
+    with pytest.raises(ValueError, match="NaN"):
+        propose_volume_axis(np.full((8, 16, 16), np.nan))
+    with pytest.raises(ValueError, match="constant"):
+        volume_axis_correlations(np.ones((8, 16, 16)), max_lag=2)
+    # the 2-D proposal of a 2-D stripe stack is unchanged by the 3-D code
+    flat = np.full((8, 64, 64), 0.5)
+    assert propose_axis(stripe(flat, 0), flat).axis == "horizontal"
+    assert propose_axis(stripe(flat, 0)).axis == "horizontal"

@@ -189,21 +189,6 @@ def test_reexport_check_sees_listed_and_unused_imports(tmp_path):
     assert reexports(module) == ["Path (line 5)", "loads (line 4)"]
 
 
-#: Modules that still re-export names of other modules, to be emptied by the issue-20
-#: work on ``benchmark/`` and ``datasets/``: the test fails when a module not listed here
-#: re-exports, and when a listed one no longer does (remove it from the list then).
-PENDING_REEXPORTS = frozenset(
-    {
-        "structnoise.benchmark.config",
-        "structnoise.benchmark.results",
-        "structnoise.benchmark.runner",
-        "structnoise.datasets.analysis",
-        "structnoise.datasets.download",
-        "structnoise.datasets.synthetic",
-    }
-)
-
-
 def test_only_package_inits_reexport():
     """Outside package ``__init__`` files, a module defines every name it exports."""
     offenders = {
@@ -211,10 +196,6 @@ def test_only_package_inits_reexport():
         for name, path in module_files().items()
         if path.name != "__init__.py" and (found := reexports(path))
     }
-    new = {name: found for name, found in offenders.items() if name not in PENDING_REEXPORTS}
-    assert not new, "modules that re-export names they do not define:\n" + "\n".join(
-        f"{name}: {', '.join(found)}" for name, found in sorted(new.items())
-    )
-    assert not PENDING_REEXPORTS - set(offenders), "re-export no more; drop from the list: " + (
-        ", ".join(sorted(PENDING_REEXPORTS - set(offenders)))
+    assert not offenders, "modules that re-export names they do not define:\n" + "\n".join(
+        f"{name}: {', '.join(found)}" for name, found in sorted(offenders.items())
     )

@@ -110,3 +110,80 @@ def test_cli_bad_input(tmp_path):
     assert result.exit_code == 1 and "4-D" in result.output
     result = runner.invoke(app, ["synth", "stripes", str(four_d), "o.tif"])
     assert result.exit_code == 2  # not a noise kind
+
+
+@pytest.fixture
+def clean_volume_tif(tmp_path):
+    from structnoise.datasets.embedded_3d import clean_volume
+
+    path = tmp_path / "vol.tif"
+    tifffile.imwrite(path, clean_volume(0))  # (16, 64, 64), no axes metadata
+    return path
+
+
+def test_synth_readout_volume_and_analyze_z(clean_volume_tif, tmp_path):
+    out, unit = tmp_path / "noisy_zyx.tif", tmp_path / "clean01.tif"
+    args = ["synth", "readout", str(clean_volume_tif), str(out), "--axes", "ZYX", "--seed", "2"]
+    result = runner.invoke(app, [*args, "--write-clean", str(unit)])
+    assert result.exit_code == 0, result.output
+    assert "readout noise, 3-D" in result.output
+    noisy, clean = tifffile.imread(out), tifffile.imread(unit)
+    assert noisy.shape == clean.shape == (16, 64, 64) and noisy.dtype == np.float32
+    np.testing.assert_allclose(clean, tifffile.imread(clean_volume_tif), atol=1e-6)
+    r = noisy.astype(np.float64) - clean
+    z1 = np.mean((r[1:] - r.mean()) * (r[:-1] - r.mean())) / r.var()
+    assert z1 > 0.5
+    for extra in ([], ["--clean", str(unit)]):
+        result = runner.invoke(app, ["analyze", str(out), "--ndim", "3", *extra])
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert lines[0] == "axis: z"
+        assert lines[1].startswith("z (between planes)")
+    # the same seed gives the same noise; the 2-D analysis is unchanged without --ndim
+    again = tmp_path / "again.tif"
+    runner.invoke(app, [*args[:3], str(again), "--axes", "ZYX", "--seed", "2"])
+    np.testing.assert_array_equal(tifffile.imread(again), noisy)
+    result = runner.invoke(app, ["analyze", str(out), "--clean", str(unit)])
+    assert result.output.splitlines()[0] == "axis: none"
+    assert "row (horizontal) correlation" in result.output
+
+
+def test_synth_volume_layouts_and_errors(clean_volume_tif, tmp_path):
+    vols = np.stack([tifffile.imread(clean_volume_tif)[:8]] * 2)  # (2, 8, 64, 64)
+    czyx = tmp_path / "czyx.tif"
+    tifffile.imwrite(czyx, vols.transpose(1, 0, 2, 3))  # Z first, then C
+    out = tmp_path / "out.tif"
+    args = ["synth", "stripe", str(czyx), str(out), "--axes", "ZCYX", "--ndim", "3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    noisy = tifffile.imread(out)
+    assert noisy.shape == (8, 2, 64, 64)  # the input's layout
+    assert not np.array_equal(noisy[:, 0], noisy[:, 1])  # each channel its own noise
+    # stripe with --ndim 3 is the 3-D generator on the (C, Z, Y, X) volumes
+    from structnoise.datasets.volume_noise import stripe_volume
+
+    # (auto scaling keeps data already in [0, 1])
+    expected = stripe_volume(vols, np.random.default_rng(0))
+    np.testing.assert_allclose(noisy.transpose(1, 0, 2, 3), expected, atol=1e-6)
+    # the default for stripe stays plane by plane (2-D), as before
+    planes = tmp_path / "planes.tif"
+    runner.invoke(app, ["synth", "stripe", str(czyx), str(planes), "--axes", "ZCYX"])
+    assert not np.allclose(tifffile.imread(planes), noisy)
+    # errors: one line, exit 1 (2 for an out-of-range option)
+    result = runner.invoke(
+        app, ["synth", "readout", str(czyx), str(tmp_path / "a.tif"), "--axes", "SCYX"]
+    )
+    assert result.exit_code == 1 and "--ndim 3 needs volumes" in result.output
+    result = runner.invoke(
+        app, ["synth", "readout", str(clean_volume_tif), "b.tif", "--axes", "ZYX", "--ndim", "2"]
+    )
+    assert result.exit_code == 1 and "needs --ndim 3" in result.output
+    result = runner.invoke(app, ["analyze", str(clean_volume_tif), "--ndim", "3"])
+    assert result.exit_code == 1 and "axes are SYX" in result.output
+    result = runner.invoke(app, ["analyze", str(clean_volume_tif), "--ndim", "4"])
+    assert result.exit_code == 2
+    nan = tmp_path / "nan.tif"
+    tifffile.imwrite(nan, np.full((8, 16, 16), np.nan, np.float32))
+    result = runner.invoke(app, ["analyze", str(nan), "--axes", "ZYX", "--ndim", "3"])
+    assert result.exit_code == 1 and "NaN" in result.output
+    assert "Traceback" not in result.output

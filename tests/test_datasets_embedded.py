@@ -92,3 +92,51 @@ def test_noise_parameters_give_a_separate_cache():
 def test_unknown_name():
     with pytest.raises(ValueError, match="embedded-stripe"):
         embedded.build_embedded("embedded-nothing")
+
+
+def test_embedded_volume_dataset(monkeypatch):
+    from structnoise.datasets import embedded_3d as ev
+    from structnoise.datasets import load_dataset
+    from structnoise.datasets.axis_proposal import propose_volume_axis
+    from structnoise.datasets.catalog import dataset_status, fetch_dataset
+
+    assert dataset_status("embedded-volume") == "built on first use"
+    ds = load_dataset("embedded-volume")
+    assert ds.name == "embedded-volume" and ds.axis == "z" == dataset_axis(ds.name)
+    assert ds.train_noisy.shape == ds.train_clean.shape == (ev.N_TRAIN, *ev.SHAPE)
+    assert ds.test_noisy.shape == ds.test_clean.shape == (ev.N_TEST, 16, 64, 64)
+    for arr in (ds.train_noisy, ds.test_noisy, ds.test_clean, ds.train_clean):
+        assert arr.dtype == np.float32
+    assert ds.test_clean.min() >= 0 and ds.test_clean.max() <= 1
+    assert ds.test_clean.std(axis=(1, 2, 3)).min() > 0.05  # structure, not flat volumes
+    # no test volume in the training set
+    flat_train = ds.train_clean.reshape(len(ds.train_clean), -1)
+    for vol in ds.test_clean.reshape(ev.N_TEST, -1):
+        assert not np.any(np.all(flat_train == vol, axis=1))
+    noisy_psnr = psnr_stack(
+        ds.test_clean.reshape(-1, 64, 64), ds.test_noisy.reshape(-1, 64, 64)
+    ).mean()
+    assert 20 < noisy_psnr < 28
+    # the noise is the z-correlated read-out noise: proposed z, with or without clean
+    assert propose_volume_axis(ds.test_noisy, ds.test_clean).axis == "z"
+    assert propose_volume_axis(ds.test_noisy).axis == "z"
+    assert ds.citation and ds.licence and ds.description
+    entry = get_entry("embedded-volume")
+    assert entry.loader is ev.embedded_volume and entry.axis == ds.axis
+    assert dataset_status("embedded-volume") == "cached"
+    assert fetch_dataset("embedded-volume") == [ev.cache_path()]
+
+    # cached and deterministic
+    def boom(*args):
+        raise AssertionError("rebuilt although cached")
+
+    monkeypatch.setattr(ev, "_build", boom)
+    np.testing.assert_array_equal(load_dataset("embedded-volume").test_noisy, ds.test_noisy)
+    monkeypatch.undo()
+    rebuilt = ev.embedded_volume(rebuild=True)
+    np.testing.assert_array_equal(rebuilt.train_noisy, ds.train_noisy)
+    # other noise parameters are cached beside the default
+    weak = ev.embedded_volume(z_correlation=0.0)
+    np.testing.assert_array_equal(weak.test_clean, ds.test_clean)
+    assert propose_volume_axis(weak.test_noisy, weak.test_clean).axis is None
+    assert len(list(ev.cache_path().parent.glob("embedded-volume-*.npz"))) == 2

@@ -77,6 +77,7 @@ def test_catalogue_lists_every_dataset():
     expected = {
         "embedded-stripe",
         "embedded-checkerboard",
+        "embedded-volume",
         "convallaria-a",
         "convallaria-b",
         "mouse-actin",

@@ -127,4 +127,5 @@ def test_dataset_axis_without_loading():
     assert axes["ffhq-stripe"] == axes["embedded-stripe"] == "horizontal"
     assert axes["ffhq-checkerboard"] == axes["embedded-checkerboard"] == "vertical"
     assert axes["mouse-nuclei"] is None and axes["stem"] is None
+    assert axes["embedded-volume"] == "z"
     assert all(axes[n] == d.axis for n, d in REAL_DATASETS.items())

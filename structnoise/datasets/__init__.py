@@ -2,7 +2,8 @@
 
 Every loader returns a :class:`NoisyDataset`; :func:`load_dataset` dispatches by name and
 :func:`list_datasets` shows what exists and whether it is cached. The synthetic
-generators live in :mod:`structnoise.datasets.synthetic`, the noise analysis in
+generators live in :mod:`structnoise.datasets.synthetic` (2-D) and
+:mod:`structnoise.datasets.volume_noise` (volumes), the noise analysis in
 :mod:`structnoise.datasets.noise_stats`, :mod:`structnoise.datasets.axis_proposal` and
 :mod:`structnoise.datasets.analysis` (the figure); their public names are here.
 
@@ -25,14 +26,18 @@ from structnoise.datasets.catalog import (
 )
 from structnoise.datasets.checkerboard_noise import checkerboard
 from structnoise.datasets.embedded import embedded_checkerboard, embedded_stripe
+from structnoise.datasets.embedded_3d import embedded_volume
 from structnoise.datasets.ffhq import ffhq_checkerboard, ffhq_stripe
 from structnoise.datasets.real import convallaria_a, convallaria_b, mouse_actin, mouse_nuclei
 from structnoise.datasets.synthetic import stripe, structured_noise
+from structnoise.datasets.volume_noise import checkerboard_volume, readout_volume, stripe_volume
 
 #: The noise analysis, imported on first use (pandas and matplotlib are not needed otherwise).
 _ANALYSIS = {
     "AxisProposal": "structnoise.datasets.axis_proposal",
     "propose_axis": "structnoise.datasets.axis_proposal",
+    "VolumeAxisProposal": "structnoise.datasets.axis_proposal",
+    "propose_volume_axis": "structnoise.datasets.axis_proposal",
     "autocorrelation": "structnoise.datasets.noise_stats",
     "noise_residual": "structnoise.datasets.noise_stats",
     "variance_vs_signal": "structnoise.datasets.noise_stats",
@@ -45,11 +50,13 @@ __all__ = [
     "DownloadError",
     "NoisyDataset",
     "checkerboard",
+    "checkerboard_volume",
     "convallaria_a",
     "convallaria_b",
     "data_dir",
     "embedded_checkerboard",
     "embedded_stripe",
+    "embedded_volume",
     "fetch_dataset",
     "ffhq_checkerboard",
     "ffhq_stripe",
@@ -58,7 +65,9 @@ __all__ = [
     "load_dataset",
     "mouse_actin",
     "mouse_nuclei",
+    "readout_volume",
     "stripe",
+    "stripe_volume",
     "structured_noise",
     *_ANALYSIS,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 
@@ -20,16 +21,17 @@ class NoisyDataset:
     train_noisy : numpy.ndarray
         ``(N, Y, X)`` noisy training images (for supervised methods; unsupervised
         methods are fitted on ``train_noisy`` and ``test_noisy`` together, as the paper's
-        code does).
+        code does). Volume datasets (``embedded-volume``) hold ``(N, Z, Y, X)`` volumes
+        in every array.
     test_noisy : numpy.ndarray
-        ``(M, Y, X)`` noisy test images.
+        ``(M, Y, X)`` noisy test images (``(M, Z, Y, X)`` for volumes).
     test_clean : numpy.ndarray or None
         ``(M, Y, X)`` ground truth of the test images, or None (e.g. STEM).
     train_clean : numpy.ndarray or None
         Clean targets of the training images, for supervised methods (CARE), or None.
-    axis : {"horizontal", "vertical"} or None
-        Direction of the structured noise ("horizontal" = correlated along rows);
-        None for unstructured noise.
+    axis : {"horizontal", "vertical", "z"} or None
+        Direction of the structured noise ("horizontal" = correlated along rows, "z" =
+        between the planes of a volume); None for unstructured noise.
     citation : str
         Where the data comes from.
     licence : str
@@ -78,9 +80,9 @@ class DatasetEntry:
     """Every fact about one dataset that is known without loading it: a catalogue entry.
 
     Each family of datasets writes its entries beside its loader and its constants
-    (``real.ENTRIES``, ``embedded.ENTRIES``, ``ffhq.ENTRIES``), from the same values the
-    loader uses; :mod:`structnoise.datasets.catalog` only collects them. A downloadable
-    file's SHA-256 and URL are its line of ``registry.txt``.
+    (``real.ENTRIES``, ``embedded.ENTRIES``, ``embedded_3d.ENTRIES``, ``ffhq.ENTRIES``),
+    from the same values the loader uses; :mod:`structnoise.datasets.catalog` only
+    collects them. A downloadable file's SHA-256 and URL are its line of ``registry.txt``.
 
     Attributes
     ----------
@@ -94,7 +96,7 @@ class DatasetEntry:
         Short origin (for the ``datasets list`` table).
     size : str
         Size of the data (download size where known).
-    axis : {"horizontal", "vertical"} or None
+    axis : {"horizontal", "vertical", "z"} or None
         Direction of the structured noise, as the loaded dataset's ``axis``.
     files : tuple of str
         Registry files the dataset needs (download kind).
@@ -105,6 +107,8 @@ class DatasetEntry:
         The name in the paper's tables (empty for datasets not in the paper).
     reason : str
         Why it is unavailable (empty otherwise).
+    cache : callable or None
+        ``cache(name)``: the file an embedded dataset is built into (None otherwise).
     """
 
     name: str
@@ -117,6 +121,7 @@ class DatasetEntry:
     members: tuple[str, ...] = ()
     paper_name: str = ""
     reason: str = ""
+    cache: Callable[[str], Path] | None = None
 
 
 class DownloadError(RuntimeError):

@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from structnoise.datasets import embedded, ffhq, real
+from structnoise.datasets import embedded, embedded_3d, ffhq, real
 from structnoise.datasets.base import (
     DatasetEntry,
     DatasetKind,
@@ -69,7 +69,7 @@ STEM = DatasetEntry(
 )
 
 CATALOG: dict[str, DatasetEntry] = {
-    e.name: e for e in (*embedded.ENTRIES, *real.ENTRIES, *ffhq.ENTRIES, STEM)
+    e.name: e for e in (*embedded.ENTRIES, *embedded_3d.ENTRIES, *real.ENTRIES, *ffhq.ENTRIES, STEM)
 }
 """Every dataset by name."""
 
@@ -122,7 +122,7 @@ def dataset_status(name: str) -> DatasetStatus:
     if entry.kind == DatasetKind.UNAVAILABLE:
         return s.UNAVAILABLE
     if entry.kind == DatasetKind.EMBEDDED:
-        return s.CACHED if embedded.cache_path(entry.name).exists() else s.EMBEDDED
+        return s.CACHED if entry.cache(entry.name).exists() else s.EMBEDDED
     if entry.kind == DatasetKind.LOCAL:
         path = ffhq.ffhq_path()
         return s.LOCAL if path is not None and path.exists() else s.NEEDS_PATH
@@ -140,8 +140,9 @@ def dataset_axis(name: str) -> str | None:
     Returns
     -------
     str or None
-        ``"horizontal"`` or ``"vertical"``; None for unstructured noise and for datasets
-        without a known axis (``stem``). The same value as the loaded dataset's ``axis``.
+        ``"horizontal"``, ``"vertical"`` or ``"z"`` (volumes); None for unstructured noise
+        and for datasets without a known axis (``stem``). The same value as the loaded
+        dataset's ``axis``.
     """
     return get_entry(name).axis
 
@@ -152,7 +153,7 @@ def list_datasets() -> list[DatasetInfo]:
     Returns
     -------
     list of DatasetInfo
-        In catalogue order (embedded, microscopy, FFHQ, STEM).
+        In catalogue order (embedded 2-D, embedded volume, microscopy, FFHQ, STEM).
     """
     out = []
     for entry in CATALOG.values():
@@ -234,5 +235,5 @@ def fetch_dataset(name: str, **kwargs) -> list:
         )
     if entry.kind == DatasetKind.EMBEDDED:
         entry.loader()
-        return [embedded.cache_path(entry.name)]
+        return [entry.cache(entry.name)]
     return [fetch_file(f, expect_members=entry.members, **kwargs) for f in entry.files]

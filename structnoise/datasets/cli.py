@@ -8,10 +8,13 @@ Examples::
     structnoise synth checkerboard images/ noisy.tif --seed 1 --write-clean clean01.tif
     structnoise analyze noisy.tif                   # first line: axis: horizontal|vertical|none
     structnoise analyze noisy.tif --clean clean01.tif --plot noise.png
+    structnoise synth readout clean_zyx.tif noisy_zyx.tif --axes ZYX   # read-out along z
+    structnoise analyze noisy_zyx.tif --axes ZYX --ndim 3   # axis: z|vertical|horizontal|none
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +22,64 @@ import typer
 
 from structnoise._cli_util import describe_unhandled, fail
 from structnoise.datasets.catalog import DatasetKind, DatasetStatus
-from structnoise.datasets.synthetic import NoiseKind, Scaling
+from structnoise.datasets.synthetic import Scaling
+
+
+class SynthKind(StrEnum):
+    """The noises ``structnoise synth`` adds."""
+
+    STRIPE = "stripe"
+    CHECKERBOARD = "checkerboard"
+    #: Volumes only: a camera read-out pattern correlated along the depth axis.
+    READOUT = "readout"
+
+
+#: Help of ``--ndim`` (``synth`` and ``analyze``).
+NDIM_HELP = (
+    "2: every plane is an image of its own; 3: volumes, the depth axis Z (or T when the "
+    "axes have no Z) is a spatial axis too, so noise can correlate along it."
+)
+
+
+def volumes_of(arr, axes: str):
+    """Fold an array into volumes ``(N, D, Y, X)`` along its depth axis.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        The data, with axes ``axes``.
+    axes : str
+        Its axes string; the depth axis is ``Z``, or ``T`` when there is no ``Z``.
+
+    Returns
+    -------
+    volumes : numpy.ndarray
+        ``(N, D, Y, X)``, every other axis (S, T, C) folded into ``N``.
+    restore : callable
+        Puts an ``(N, D, Y, X)`` result back into ``arr``'s shape and axis order.
+
+    Raises
+    ------
+    ValueError
+        When the axes hold neither ``Z`` nor ``T``.
+    """
+    import numpy as np
+
+    depth = "Z" if "Z" in axes else "T" if "T" in axes else None
+    if depth is None:
+        raise ValueError(
+            f"--ndim 3 needs volumes, but the axes are {axes}: pass --axes ZYX (or SZYX, "
+            "TZYX, CZYX, TYX for a time series read as a volume)"
+        )
+    order = [i for i, c in enumerate(axes) if c not in (depth, "Y", "X")]
+    order += [axes.index(depth), axes.index("Y"), axes.index("X")]
+    moved = np.transpose(arr, order)
+
+    def restore(vols):
+        return np.transpose(np.asarray(vols).reshape(moved.shape), np.argsort(order))
+
+    return moved.reshape((-1, *moved.shape[-3:])), restore
+
 
 datasets_app = typer.Typer(
     help="List and download the datasets (cache: $STRUCTNOISE_DATA).", no_args_is_help=True
@@ -74,7 +134,14 @@ def fetch_command(
 
 
 def synth_command(
-    kind: Annotated[NoiseKind, typer.Argument(help="Noise of the paper's section 5.1.")],
+    kind: Annotated[
+        SynthKind,
+        typer.Argument(
+            help="Noise of the paper's section 5.1 (stripe, checkerboard; along Z too with "
+            "--ndim 3), or readout: a camera read-out pattern repeating plane after plane "
+            "(volumes only, implies --ndim 3)."
+        ),
+    ],
     clean: Annotated[
         Path, typer.Argument(help="Clean images: a TIFF stack (N, Y, X), an image or a folder.")
     ],
@@ -113,13 +180,22 @@ def synth_command(
             "FFHQ; without it every channel gets noise of its own.",
         ),
     ] = False,
+    ndim: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            max=3,
+            help=NDIM_HELP + " Default: 3 for readout, else 2 (as before).",
+        ),
+    ] = None,
 ) -> None:
-    """Add the paper's synthetic stripe or checkerboard noise to clean images."""
+    """Add the paper's synthetic stripe or checkerboard noise (or read-out noise) to clean data."""
     import numpy as np
 
     from structnoise._validate import as_stack
     from structnoise.axes import to_stack
     from structnoise.datasets.synthetic import GENERATORS, scale_to_unit
+    from structnoise.datasets.volume_noise import VOLUME_GENERATORS
     from structnoise.io import check_output_format, read_image, write_image
     from structnoise.utils import check_output_file, same_file
 
@@ -135,22 +211,33 @@ def synth_command(
         if gray and "C" in found:
             arr = arr.astype(np.float32).mean(axis=found.index("C"))
             found = found.replace("C", "")
-        stack, layout = to_stack(arr, found)
-        as_stack(stack, name=str(clean))  # NaN, infinite or huge values, named by file
+        if ndim is None:
+            ndim = 3 if kind == SynthKind.READOUT else 2
+        if ndim == 2 and kind == SynthKind.READOUT:
+            raise ValueError("readout noise is correlated along Z: it needs --ndim 3 volumes")
+        if ndim == 3:
+            stack, restore = volumes_of(arr, found)
+            generate = VOLUME_GENERATORS[kind.value]
+        else:
+            stack, layout = to_stack(arr, found)
+            restore, generate = layout.restore, GENERATORS[kind.value]
+        # NaN, infinite or huge values, named by file
+        as_stack(stack.reshape(-1, *stack.shape[-2:]), name=str(clean))
         unit = scale_to_unit(stack, scale.value)
         warning = _scaling_warning(unit, scale.value)
         if warning:
             typer.echo(f"warning: {warning}", err=True)
-        noisy = GENERATORS[kind.value](unit, np.random.default_rng(seed))
-        write_image(out, layout.restore(noisy), found)
+        noisy = generate(unit, np.random.default_rng(seed))
+        write_image(out, restore(noisy), found)
         if write_clean is not None:
-            write_image(write_clean, layout.restore(unit.astype(np.float32)), found)
+            write_image(write_clean, restore(unit.astype(np.float32)), found)
     except ValueError as exc:
         raise fail(exc) from None
     except OSError as exc:  # a full disk, a read-only folder, a missing file
         raise fail(describe_unhandled(exc)) from None
     typer.echo(
-        f"wrote {out} ({kind.value} noise, shape {tuple(arr.shape)}, axes {found}, seed {seed})"
+        f"wrote {out} ({kind.value} noise, {ndim}-D, shape {tuple(arr.shape)}, axes {found}, "
+        f"seed {seed})"
     )
 
 
@@ -190,21 +277,41 @@ def analyze_command(
     overwrite: Annotated[
         bool, typer.Option(help="Replace the --plot figures if they exist (never an input).")
     ] = False,
+    ndim: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            max=3,
+            help=NDIM_HELP + " With 3 the correlations along z, y and x are measured and "
+            "the axis may be z.",
+        ),
+    ] = 2,
 ) -> None:
-    """Report the structured-noise axis: first line `axis: horizontal|vertical|none`."""
+    """Report the structured-noise axis: first line `axis: horizontal|vertical|none` (or z)."""
     from structnoise._validate import as_stack
     from structnoise.datasets.analysis import figure_paths, plot_noise_analysis
-    from structnoise.datasets.axis_proposal import propose_axis
-    from structnoise.io import read_stack
+    from structnoise.datasets.axis_proposal import propose_axis, propose_volume_axis
+    from structnoise.io import read_image, read_stack
     from structnoise.utils import check_output_file
 
     try:
         if plot is not None:
             for fig in figure_paths(plot):
                 check_output_file(fig, [noisy, clean], overwrite=overwrite)
-        x = as_stack(read_stack(noisy, axes), name=str(noisy))[0]
-        c = as_stack(read_stack(clean, axes), name=str(clean))[0] if clean is not None else None
-        proposal = propose_axis(x, c)
+        if ndim == 3:
+            x = volumes_of(*read_image(noisy, axes))[0]
+            c = volumes_of(*read_image(clean, axes))[0] if clean is not None else None
+            as_stack(x.reshape(-1, *x.shape[-2:]), name=str(noisy))
+            if c is not None:
+                as_stack(c.reshape(-1, *c.shape[-2:]), name=str(clean))
+            proposal = propose_volume_axis(x, c)
+            # the figure shows the planes' (y, x) map
+            x = x.reshape(-1, *x.shape[-2:])
+            c = c.reshape(-1, *c.shape[-2:]) if c is not None else None
+        else:
+            x = as_stack(read_stack(noisy, axes), name=str(noisy))[0]
+            c = as_stack(read_stack(clean, axes), name=str(clean))[0] if clean is not None else None
+            proposal = propose_axis(x, c)
         if plot is not None:
             plot_noise_analysis(x, c, path=plot, max_lag=max_lag)
     except ValueError as exc:

@@ -315,6 +315,7 @@ ENTRIES: tuple[DatasetEntry, ...] = tuple(
         size="116 train + 16 test tiles, 128x128",
         axis=_NOISE[name][1],
         paper_name=f"(stand-in for {_NOISE[name][2]})",
+        cache=cache_path,
     )
     for name, loader in (
         ("embedded-stripe", embedded_stripe),

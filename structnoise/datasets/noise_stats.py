@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from structnoise._validate import as_stack, check_axis, check_same_shape
+from structnoise.datasets.volume_noise import as_volumes
 
 #: Sigma (pixels) of the Gaussian low-pass removed from a noisy image when no clean
 #: image exists (see :func:`noise_residual`).
@@ -279,3 +280,132 @@ def propose_span(
     if half >= max_lag or 2 * half + 1 > CAREAMICS_MAX_SPAN:
         return "full"
     return 2 * half + 1
+
+
+#: Names of the axes of :func:`volume_axis_correlations`, in array order.
+VOLUME_AXES = ("z", "y", "x")
+#: Sigma (voxels, along z, y and x) of the Gaussian low-pass :func:`volume_noise_residual`
+#: removes when no clean volume exists.
+VOLUME_HIGHPASS_SIGMA = 2.0
+#: Fraction of each volume, its darkest voxels, that a blind estimate keeps
+#: (:func:`dark_mask`).
+DARK_FRACTION = 0.3
+
+
+def volume_noise_residual(
+    noisy, clean=None, *, highpass_sigma: float = VOLUME_HIGHPASS_SIGMA
+) -> np.ndarray:
+    """Estimate the noise of a volume or a stack of volumes.
+
+    Parameters
+    ----------
+    noisy : array_like
+        ``(Z, Y, X)`` or ``(N, Z, Y, X)`` noisy volumes.
+    clean : array_like, optional
+        Ground truth of the same shape; the residual is then ``noisy - clean``.
+    highpass_sigma : float
+        Without ``clean``: ``noisy - gaussian_filter(noisy, sigma)`` per volume, the
+        Gaussian of sigma ``highpass_sigma`` along ``z``, ``y`` and ``x`` (the 3-D
+        version of :func:`noise_residual`'s high-pass).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 residual ``(N, Z, Y, X)``.
+    """
+    x, _ = as_volumes(noisy, name="noisy")
+    if clean is not None:
+        c, _ = as_volumes(clean, name="clean")
+        check_same_shape(x, c, ("noisy", "clean"))
+        return x - c
+    if not highpass_sigma > 0:
+        raise ValueError(f"highpass_sigma must be > 0, got {highpass_sigma}")
+    from scipy.ndimage import gaussian_filter
+
+    sigma = (0, highpass_sigma, highpass_sigma, highpass_sigma)
+    return x - gaussian_filter(x, sigma=sigma, mode="reflect")
+
+
+def dark_mask(noisy, fraction: float = DARK_FRACTION) -> np.ndarray:
+    """The darkest voxels of each volume, where little signal leaks into a noise estimate.
+
+    Parameters
+    ----------
+    noisy : array_like
+        ``(Z, Y, X)`` or ``(N, Z, Y, X)`` noisy volumes.
+    fraction : float
+        Fraction in ``(0, 1]`` of the voxels of each volume kept: those whose smoothed
+        value (Gaussian of sigma 1 plane along ``z`` and 2 pixels along ``y`` and ``x``)
+        is at most that quantile of the volume.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool ``(N, Z, Y, X)``.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    from scipy.ndimage import gaussian_filter
+
+    x, _ = as_volumes(noisy, name="noisy")
+    smooth = gaussian_filter(x, sigma=(0, 1, 2, 2), mode="reflect")
+    return smooth <= np.quantile(smooth, fraction, axis=(1, 2, 3), keepdims=True)
+
+
+def volume_axis_correlations(residual, max_lag: int = 5, mask=None) -> dict[str, np.ndarray]:
+    """Correlations of a volume noise residual along ``z``, ``y`` and ``x``.
+
+    The mean of the (kept) voxels is removed; at lag ``k`` along an axis the products of
+    all kept voxel pairs ``k`` apart along it are averaged and divided by the variance of
+    the kept voxels (the 3-D version of :func:`autocorrelation`'s central row and
+    column, with ``z`` added).
+
+    Parameters
+    ----------
+    residual : array_like
+        ``(Z, Y, X)`` or ``(N, Z, Y, X)`` noise (e.g. :func:`volume_noise_residual`).
+    max_lag : int
+        Largest lag; every axis must be longer than it.
+    mask : array_like of bool, optional
+        Voxels to use (e.g. :func:`dark_mask`), same shape; default all.
+
+    Returns
+    -------
+    dict
+        ``{"z": c_z, "y": c_y, "x": c_x}``, each a float64 array of the correlations at
+        lags ``1..max_lag``.
+
+    Raises
+    ------
+    ValueError
+        On bad input, an axis not longer than ``max_lag``, a mask of another shape or
+        keeping no pair, or a constant residual.
+    """
+    max_lag = check_max_lag(max_lag)
+    r, _ = as_volumes(residual, name="residual")
+    short = [a for a, n in zip(VOLUME_AXES, r.shape[1:], strict=True) if n <= max_lag]
+    if short:
+        raise ValueError(
+            f"residual: the volumes are {'x'.join(map(str, r.shape[1:]))} (Z, Y, X); axis "
+            f"{', '.join(short)} must be longer than max_lag {max_lag}"
+        )
+    m = np.ones(r.shape, bool) if mask is None else np.asarray(mask, bool).reshape(r.shape)
+    if not m.any():
+        raise ValueError("mask: keeps no voxel")
+    r = np.where(m, r - r[m].mean(), 0.0)
+    var = float(np.sum(r**2) / m.sum())
+    if not var > 0:
+        raise ValueError("residual: every volume is constant; the autocorrelation is undefined")
+    out = {}
+    for ax, name in enumerate(VOLUME_AXES, start=1):
+        n = r.shape[ax]
+        values = []
+        for k in range(1, max_lag + 1):
+            head, tail = range(n - k), range(k, n)
+            pairs = np.take(m, head, axis=ax) & np.take(m, tail, axis=ax)
+            if not pairs.any():
+                raise ValueError(f"mask: keeps no voxel pair {k} apart along {name}")
+            products = np.take(r, head, axis=ax) * np.take(r, tail, axis=ax)
+            values.append(float(products[pairs].mean()) / var)
+        out[name] = np.array(values)
+    return out
