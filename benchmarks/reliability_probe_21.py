@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -464,8 +465,11 @@ def scenarios_21(p, slow: bool, run, sha_tree) -> None:
     )
     rt = w / "rt"
     shutil.copytree(r, rt)
-    stale = rt / ".table1.md.abc123.tmp.md"
-    stale.write_text("left by an interrupted report\n")
+    # the temporary name an interrupted writer leaves (mkstemp's 8 random characters)
+    fd, name = tempfile.mkstemp(prefix=".table1.md.", suffix=".tmp.md", dir=rt)
+    os.write(fd, b"left by an interrupted report\n")
+    os.close(fd)
+    stale = Path(name)
     case("U", "report after an interrupted one left a .tmp file", ["report", "rt"])
     p.rows[-1]["files"] = f"stale .tmp file still there: {stale.exists()}"
     (w / "broken.tif").symlink_to("nowhere.tif")

@@ -79,7 +79,7 @@ def pick_device(device: str | None = None) -> str:
 
 
 #: What every temporary file of :func:`atomic_path` is called (``.NAME.TAG.RANDOM.tmpSUFFIX``,
-#: ``TAG`` = the writer's host hash and process id); earlier versions had no ``TAG``.
+#: ``TAG`` = the writer's host hash and process id); names without ``TAG`` (older) match too.
 _TEMP_NAME = re.compile(
     r"^\.(?P<name>.+?)\.(?:(?P<host>[0-9a-f]{6})-(?P<pid>[0-9]+)\.)?[a-z0-9_]{8}\.tmp(?:\.[^.]*)?$"
 )

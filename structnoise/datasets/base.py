@@ -80,9 +80,9 @@ class DatasetEntry:
     """Every fact about one dataset that is known without loading it: a catalogue entry.
 
     Each family of datasets writes its entries beside its loader and its constants
-    (``real.ENTRIES``, ``embedded.ENTRIES``, ``ffhq.ENTRIES``), from the same values the
-    loader uses; :mod:`structnoise.datasets.catalog` only collects them. A downloadable
-    file's SHA-256 and URL are its line of ``registry.txt``.
+    (``real.ENTRIES``, ``embedded.ENTRIES``, ``embedded_3d.ENTRIES``, ``ffhq.ENTRIES``),
+    from the same values the loader uses; :mod:`structnoise.datasets.catalog` only
+    collects them. A downloadable file's SHA-256 and URL are its line of ``registry.txt``.
 
     Attributes
     ----------
