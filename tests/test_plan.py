@@ -71,7 +71,7 @@ def test_plan_of_the_quick_profile_keeps_its_settings(tmp_path):
     result = CliRunner().invoke(app, ["run", "quick", "--plan", "--datasets", "embedded-stripe"])
     assert result.exit_code == 0, result.output
     text = _blocks(result.output)[("dvlae-small", "embedded-stripe")]
-    for setting in ("rf=6", "n_gaussians=3", "crop=64", "batch=8", "val_crops=16"):
+    for setting in ("rf=6", "n_gaussians=3", "crop=64", "batch=4", "val_crops=16", "direct=true"):
         assert f" {setting} " in text
     # the quick configuration's budget is steps (8 idle minutes, results/calibration)
     assert "val_resample=false" in text and " max_steps=1600 " in text

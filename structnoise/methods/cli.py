@@ -298,14 +298,21 @@ def denoise_command(
     ],
     samples: Annotated[
         int | None,
-        typer.Option(help="Posterior samples averaged (sampling methods; default 100)."),
+        typer.Option(
+            help="Posterior samples averaged (sampling methods; default 100). For DVLAE it "
+            "asks for the MMSE even when the model has a direct denoiser."
+        ),
     ] = None,
     tile: Annotated[
         int | None, typer.Option(help="Largest tile side for large images (network methods).")
     ] = None,
     mode: Annotated[
         Mode | None,
-        typer.Option(help="Sampling methods: mmse (default), one sample, or mean latent."),
+        typer.Option(
+            help="Sampling methods: mmse, one sample, mean latent, or direct (DVLAE's direct "
+            "denoiser). Default: direct when the model has one and --samples is not given, "
+            "else mmse."
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of the posterior samples (default: the model's).")
