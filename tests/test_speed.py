@@ -124,3 +124,17 @@ def test_denoise_records_the_chunk_and_keeps_the_network():
     assert model.last_mmse_chunk == 3
     for k, v in model.net.state_dict().items():
         assert torch.equal(v, state[k]), k
+
+
+def test_precision_probe_leaves_the_global_generator_alone():
+    # "auto" precision times bfloat16 once per process; that probe must not consume torch's
+    # global random numbers, or the first training of a process would differ from later
+    # ones with the same seed
+    from structnoise.methods.vae import device
+
+    device._cpu_bf16_faster.cache_clear()
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    device.resolve_precision("auto", "cpu")
+    assert torch.equal(torch.rand(5), expected)

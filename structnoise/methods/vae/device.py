@@ -49,7 +49,10 @@ def _cpu_bf16_faster() -> bool:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with torch.no_grad():
+        # its own random state: the probe (a layer's initialisation, a random input) must not
+        # move torch's global generator, or a process's first training would differ from
+        # the same seed's later ones
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
             conv = torch.nn.Conv2d(32, 32, 3, padding=1)
             x = torch.randn(4, 32, 48, 48)
 
@@ -76,8 +79,8 @@ def _cpu_bf16_faster() -> bool:
 def resolve_precision(precision: str, device: str) -> Precision:
     """Turn ``"auto"`` into ``"32"`` or ``"bf16"`` for ``device``.
 
-    The first "auto" on a CPU runs a short timing probe that draws from torch's global
-    random generator (once per process).
+    The first "auto" on a CPU runs a short timing probe (once per process); it leaves
+    torch's global random generator as it found it.
 
     Parameters
     ----------
